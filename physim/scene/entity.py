@@ -1,0 +1,108 @@
+"""Entity handles: what a user holds after ``scene.add_entity`` and reads or drives the simulation through.
+
+Getters return numpy arrays shaped ``(3,)`` / ``(4,)`` when the scene was built with ``n_envs=0`` and
+``(n_envs, 3)`` / ``(n_envs, 4)`` when batched (or ``(len(envs_idx), ...)`` with ``envs_idx``).
+Setters take the same shapes; a single ``(3,)`` value is broadcast to every selected env.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from physim.errors import InvalidValueError, SceneStateError
+from physim.scene.materials import Material
+from physim.scene.morphs import Morph
+from physim.scene.surfaces import Surface
+
+if TYPE_CHECKING:
+    from physim.scene.scene import Scene
+
+
+class Entity:
+    """Something in a scene: a morph (shape, initial pose), a material (behaviour), a surface (looks)."""
+
+    def __init__(self, scene: Scene, idx: int, name: str, morph: Morph, material: Material, surface: Surface) -> None:
+        self.scene = scene
+        self.idx = idx
+        self.name = name
+        self.morph = morph
+        self.material = material
+        self.surface = surface
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.idx} {self.name!r}: {type(self.morph).__name__}>"
+
+
+class RigidEntity(Entity):
+    """A rigid body. Its pose is that of its frame (the morph's ``pos``/``quat``); ``get_vel`` is the
+    velocity of that frame's origin, m/s; ``get_ang`` the angular velocity, rad/s, world frame."""
+
+    body_index: int = -1  # set by the scene when the solver is built
+
+    @property
+    def mass(self) -> float:
+        """Mass, kg (infinite for fixed entities)."""
+        if self.morph.fixed:
+            return float("inf")
+        return self.material.rho * self._shape.volume
+
+    @property
+    def _shape(self):
+        return self.scene._rigid_specs[self.idx].shape
+
+    def get_mass(self) -> float:
+        return self.mass
+
+    def get_pos(self, envs_idx=None) -> np.ndarray:
+        """Position of the entity frame, m."""
+        return self._get("pos", envs_idx)
+
+    def get_quat(self, envs_idx=None) -> np.ndarray:
+        """Orientation as a unit quaternion (w, x, y, z)."""
+        return self._get("quat", envs_idx)
+
+    def get_vel(self, envs_idx=None) -> np.ndarray:
+        """Linear velocity of the entity frame's origin, m/s."""
+        return self._get("vel", envs_idx)
+
+    def get_ang(self, envs_idx=None) -> np.ndarray:
+        """Angular velocity, rad/s, world frame."""
+        return self._get("ang", envs_idx)
+
+    def set_pos(self, pos, envs_idx=None) -> None:
+        self._set("pos", pos, 3, envs_idx)
+
+    def set_quat(self, quat, envs_idx=None) -> None:
+        self._set("quat", quat, 4, envs_idx)
+
+    def set_vel(self, vel, envs_idx=None) -> None:
+        self._set("vel", vel, 3, envs_idx)
+
+    def set_ang(self, ang, envs_idx=None) -> None:
+        self._set("ang", ang, 3, envs_idx)
+
+    def _get(self, quantity: str, envs_idx) -> np.ndarray:
+        envs = self.scene._envs_index(envs_idx, f"{self.name}.get_{quantity}")
+        values = self.scene._rigid_solver.get_body(self.body_index, quantity, envs)
+        return values[0] if self.scene.n_envs == 0 else values
+
+    def _set(self, quantity: str, values, width: int, envs_idx) -> None:
+        where = f"{self.name}.set_{quantity}"
+        envs = self.scene._envs_index(envs_idx, where)
+        array = np.asarray(values, dtype=np.float64)
+        if array.shape == (width,):
+            array = np.broadcast_to(array, (len(envs), width))
+        if array.shape != (len(envs), width):
+            raise InvalidValueError(f"{where}: expected shape ({width},) or ({len(envs)}, {width}), got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise InvalidValueError(f"{where}: values must be finite (no NaN or inf), got {values!r}")
+        if quantity == "quat":
+            norms = np.linalg.norm(array, axis=1, keepdims=True)
+            if np.any(norms < 1e-9):
+                raise InvalidValueError(f"{where}: a rotation quaternion must not be zero")
+            array = array / norms
+        if self.morph.fixed and quantity in ("vel", "ang") and np.any(array != 0):
+            raise SceneStateError(f"{where}: entity {self.name!r} is fixed and cannot move")
+        self.scene._rigid_solver.set_body(self.body_index, quantity, array, envs)

@@ -1,0 +1,36 @@
+"""Materials say how an entity behaves, and so which solver owns it. No physics here, only parameters.
+
+Units are SI: density kg/m^3; friction and restitution are dimensionless coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physim.utils import validate as v
+
+
+@dataclass(frozen=True)
+class Material:
+    """Base of every material; the solver that owns an entity is chosen by its material's type."""
+
+
+@dataclass(frozen=True)
+class Rigid(Material):
+    """A rigid body, simulated by the rigid solver.
+
+    rho: density, kg/m^3 (mass = rho * volume of the collider).
+    friction: Coulomb friction coefficient; a contact uses the larger of its two bodies' values
+        (as MuJoCo and Genesis do).
+    restitution: normal bounce coefficient in [0, 1]; a contact uses the larger of the two.
+    """
+
+    rho: float = 1000.0
+    friction: float = 1.0
+    restitution: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rho", v.positive("Rigid", "rho", self.rho))
+        object.__setattr__(self, "friction", v.finite_scalar("Rigid", "friction", self.friction, low=0.0))
+        object.__setattr__(self, "restitution",
+                           v.finite_scalar("Rigid", "restitution", self.restitution, low=0.0, high=1.0))

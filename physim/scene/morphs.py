@@ -1,0 +1,184 @@
+"""Morphs say what an entity is and where it starts: shape, size and initial pose. No physics here.
+
+Lengths are metres, angles degrees. Every morph is frozen and validated at construction; a bad value
+raises :class:`physim.errors.InvalidValueError` naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from physim.errors import AssetError, InvalidValueError
+from physim.utils import validate as v
+from physim.utils.rotations import normalize_quat, quat_from_euler_deg
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+
+
+@dataclass(frozen=True)
+class Morph:
+    """Placement shared by every morph.
+
+    pos: initial position of the entity's frame, m.
+    euler: initial orientation as extrinsic x-y-z angles, degrees (ignored when ``quat`` is given).
+    quat: initial orientation as a unit quaternion (w, x, y, z).
+    fixed: the entity never moves (it is welded to the world).
+    visualization / collision: whether it is drawn / whether it collides.
+    """
+
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    euler: tuple[float, float, float] | None = None
+    quat: tuple[float, float, float, float] | None = None
+    fixed: bool = False
+    visualization: bool = True
+    collision: bool = True
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        object.__setattr__(self, "pos", v.finite_vector(owner, "pos", self.pos, 3))
+        if self.quat is not None:
+            quat = normalize_quat(owner, "quat", v.finite_vector(owner, "quat", self.quat, 4))
+        elif self.euler is not None:
+            euler = v.finite_vector(owner, "euler", self.euler, 3)
+            object.__setattr__(self, "euler", euler)
+            quat = tuple(float(x) for x in quat_from_euler_deg(np.array(euler)))
+        else:
+            quat = (1.0, 0.0, 0.0, 0.0)
+        object.__setattr__(self, "quat", quat)
+        self._validate_shape(owner)
+
+    def _validate_shape(self, owner: str) -> None:
+        """Subclasses check their own size fields here."""
+
+
+@dataclass(frozen=True)
+class Plane(Morph):
+    """An infinite ground plane through ``pos`` with upward ``normal``. Always fixed.
+
+    plane_size: the size of the drawn patch, m (the collider is infinite).
+    """
+
+    normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    plane_size: tuple[float, float] = (20.0, 20.0)
+    fixed: bool = True
+
+    def _validate_shape(self, owner: str) -> None:
+        normal = np.array(v.finite_vector(owner, "normal", self.normal, 3))
+        if np.linalg.norm(normal) < 1e-9:
+            raise InvalidValueError(f"{owner}.normal: must not be zero, got {self.normal!r}")
+        normal /= np.linalg.norm(normal)
+        object.__setattr__(self, "normal", tuple(float(x) for x in normal))
+        object.__setattr__(self, "plane_size", v.positive_vector(owner, "plane_size", self.plane_size, 2))
+        if not self.fixed:
+            raise InvalidValueError(f"{owner}.fixed: a plane is always fixed, got {self.fixed!r}")
+        # The plane's orientation is its normal: rotate local +z onto it (quat/euler are ignored).
+        z = np.array([0.0, 0.0, 1.0])
+        axis = np.cross(z, normal)
+        sin, cos = np.linalg.norm(axis), float(np.dot(z, normal))
+        if sin < 1e-9:
+            quat = (1.0, 0.0, 0.0, 0.0) if cos > 0 else (0.0, 1.0, 0.0, 0.0)
+        else:
+            half = np.arctan2(sin, cos) / 2.0
+            quat = tuple(float(x) for x in np.concatenate([[np.cos(half)], axis / sin * np.sin(half)]))
+        object.__setattr__(self, "quat", quat)
+
+
+@dataclass(frozen=True)
+class Box(Morph):
+    """A box, given by ``size`` (edge lengths, m, centred on ``pos``) or by ``lower``/``upper`` corners.
+
+    With ``lower``/``upper`` the box is axis-aligned and ``pos`` becomes their midpoint.
+    """
+
+    size: tuple[float, float, float] | None = None
+    lower: tuple[float, float, float] | None = None
+    upper: tuple[float, float, float] | None = None
+
+    def _validate_shape(self, owner: str) -> None:
+        corners = self.lower is not None or self.upper is not None
+        if corners:
+            if self.size is not None or self.lower is None or self.upper is None:
+                raise InvalidValueError(f"{owner}: give either size, or both lower and upper, got "
+                                        f"size={self.size!r}, lower={self.lower!r}, upper={self.upper!r}")
+            lower = np.array(v.finite_vector(owner, "lower", self.lower, 3))
+            upper = np.array(v.finite_vector(owner, "upper", self.upper, 3))
+            if np.any(upper <= lower):
+                raise InvalidValueError(f"{owner}.upper: must exceed lower on every axis, got lower={self.lower!r}, "
+                                        f"upper={self.upper!r}")
+            object.__setattr__(self, "size", tuple(float(x) for x in upper - lower))
+            object.__setattr__(self, "pos", tuple(float(x) for x in (upper + lower) / 2))
+        elif self.size is None:
+            object.__setattr__(self, "size", (1.0, 1.0, 1.0))
+        object.__setattr__(self, "size", v.positive_vector(owner, "size", self.size, 3))
+
+
+@dataclass(frozen=True)
+class Sphere(Morph):
+    """A sphere of ``radius``, m, centred on ``pos``."""
+
+    radius: float = 0.5
+
+    def _validate_shape(self, owner: str) -> None:
+        object.__setattr__(self, "radius", v.positive(owner, "radius", self.radius))
+
+
+@dataclass(frozen=True)
+class Capsule(Morph):
+    """A capsule along its local z axis: a cylinder of ``height`` (between the two hemisphere
+    centres, as MuJoCo's and trimesh's) capped by hemispheres of ``radius``, m."""
+
+    radius: float = 0.1
+    height: float = 0.4
+
+    def _validate_shape(self, owner: str) -> None:
+        object.__setattr__(self, "radius", v.positive(owner, "radius", self.radius))
+        object.__setattr__(self, "height", v.positive(owner, "height", self.height))
+
+
+@dataclass(frozen=True)
+class Cylinder(Morph):
+    """A solid cylinder along its local z axis, of ``radius`` and total ``height``, m."""
+
+    radius: float = 0.1
+    height: float = 0.4
+
+    def _validate_shape(self, owner: str) -> None:
+        object.__setattr__(self, "radius", v.positive(owner, "radius", self.radius))
+        object.__setattr__(self, "height", v.positive(owner, "height", self.height))
+
+
+def resolve_asset_path(owner: str, field: str, file: str | os.PathLike) -> Path:
+    """A user-named file: as given (relative to the working directory), else under physim's ``assets/``."""
+    if not isinstance(file, (str, os.PathLike)) or str(file) == "":
+        raise InvalidValueError(f"{owner}.{field}: must be a file path, got {file!r}")
+    path = Path(file).expanduser()
+    for candidate in (path, ASSETS_DIR / path):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise AssetError(f"{owner}.{field}: file not found: {str(path)!r} (looked in the working directory and in "
+                     f"{str(ASSETS_DIR)!r})")
+
+
+@dataclass(frozen=True)
+class Mesh(Morph):
+    """A mesh read from a file (OBJ, STL, PLY, GLB/GLTF, OFF... through trimesh).
+
+    file: path of the mesh file. scale: a uniform factor or per-axis factors.
+    The collider is the convex hull of the scaled mesh; the visual is the mesh itself, with its own
+    texture or vertex colours when the surface does not set a colour.
+    """
+
+    file: str = ""
+    scale: float | tuple[float, float, float] = 1.0
+
+    def _validate_shape(self, owner: str) -> None:
+        object.__setattr__(self, "file", str(resolve_asset_path(owner, "file", self.file)))
+        if np.ndim(self.scale) == 0:
+            scale = (v.positive(owner, "scale", self.scale),) * 3
+        else:
+            scale = v.positive_vector(owner, "scale", self.scale, 3)
+        object.__setattr__(self, "scale", scale)

@@ -1,0 +1,196 @@
+"""The Scene: where entities are added, the one moment they are compiled (``build``), and the step loop."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+
+from physim import backend
+from physim.errors import InvalidValueError, SceneStateError, SimulationDivergedError
+from physim.options import RigidOptions, SimOptions, ViewerOptions, VisOptions
+from physim.scene import materials as mat
+from physim.scene import morphs as mor
+from physim.scene import surfaces as sur
+from physim.scene.entity import Entity, RigidEntity
+from physim.scene.geometry import rigid_geometry
+from physim.scene.render_view import RenderItem, RenderView
+from physim.solvers.rigid import RigidBodySpec, RigidSolver
+from physim.utils.rotations import pose_matrix
+
+logger = logging.getLogger("physim")
+
+
+class Scene:
+    """A simulated world: entities, solvers, cameras.
+
+    Add entities and cameras, ``build(n_envs)`` once, then ``step()``. ``n_envs=0`` simulates one world
+    and getters return unbatched arrays; ``n_envs=B`` simulates B independent copies in parallel.
+    ``show_viewer`` is accepted for Genesis scripts; physim has no on-screen viewer yet.
+    """
+
+    def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
+                 vis_options: VisOptions | None = None, viewer_options: ViewerOptions | None = None,
+                 show_viewer: bool = False, show_FPS: bool = False, renderer: Any = None) -> None:  # noqa: N803
+        for name, value, kind in (("sim_options", sim_options, SimOptions), ("rigid_options", rigid_options, RigidOptions),
+                                  ("vis_options", vis_options, VisOptions), ("viewer_options", viewer_options, ViewerOptions)):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidValueError(f"Scene.{name}: must be a ps.options.{kind.__name__}, got {value!r}")
+        if show_viewer:
+            raise SceneStateError("Scene.show_viewer: physim has no on-screen viewer yet; use show_viewer=False and "
+                                  "scene.add_camera(...) to render images and videos offscreen")
+        backend.runtime()
+        self.sim_options = sim_options or SimOptions()
+        self.rigid_options = rigid_options or RigidOptions()
+        self.vis_options = vis_options or VisOptions()
+        self.viewer_options = viewer_options or ViewerOptions()
+        self.entities: list[Entity] = []
+        self.cameras: list = []
+        self.is_built = False
+        self.n_envs = 0
+        self.cur_step = 0
+        self._rigid_specs: dict[int, RigidBodySpec] = {}
+        self._visuals: dict[int, Any] = {}
+        self._rigid_solver = RigidSolver(self.sim_options, self.rigid_options)
+
+    # ------------------------------------------------------------------ composing
+    def add_entity(self, morph: mor.Morph, material: mat.Material | None = None, surface: sur.Surface | None = None,
+                   name: str | None = None) -> Entity:
+        """Add an entity made of a morph (what and where), a material (how it behaves) and a surface (looks)."""
+        if self.is_built:
+            raise SceneStateError("Scene.add_entity: the scene is already built; add every entity before build()")
+        if not isinstance(morph, mor.Morph):
+            raise InvalidValueError(f"Scene.add_entity.morph: must be a ps.morphs.* morph, got {morph!r}")
+        material = mat.Rigid() if material is None else material
+        surface = sur.Default() if surface is None else surface
+        if not isinstance(material, mat.Material):
+            raise InvalidValueError(f"Scene.add_entity.material: must be a ps.materials.* material, got {material!r}")
+        if not isinstance(surface, sur.Surface):
+            raise InvalidValueError(f"Scene.add_entity.surface: must be a ps.surfaces.* surface, got {surface!r}")
+        index = len(self.entities)
+        name = name or f"{type(morph).__name__.lower()}_{index}"
+        if any(entity.name == name for entity in self.entities):
+            raise InvalidValueError(f"Scene.add_entity.name: an entity named {name!r} already exists")
+        if not isinstance(material, mat.Rigid):
+            raise InvalidValueError(f"Scene.add_entity.material: no solver for {type(material).__name__} yet")
+        shape, visual = rigid_geometry(morph)
+        entity = RigidEntity(self, index, name, morph, material, surface)
+        self._rigid_specs[index] = RigidBodySpec(
+            name=name, shape=shape, pos=np.array(morph.pos), quat=np.array(morph.quat), fixed=morph.fixed,
+            rho=material.rho, friction=material.friction, restitution=material.restitution, collides=morph.collision)
+        if morph.visualization:
+            self._visuals[index] = visual
+        self.entities.append(entity)
+        return entity
+
+    def add_camera(self, res=(320, 240), pos=(3.5, 0.0, 2.5), lookat=(0.0, 0.0, 0.5), up=(0.0, 0.0, 1.0),
+                   fov: float = 30.0, near: float = 0.05, far: float = 100.0, GUI: bool = False, **kwargs: Any):  # noqa: N803
+        """Add an offscreen camera (res is (width, height) in pixels; fov is vertical, degrees)."""
+        from physim.render.camera import Camera
+
+        camera = Camera(res=res, pos=pos, lookat=lookat, up=up, fov=fov, near=near, far=far, GUI=GUI, **kwargs)
+        self.cameras.append(camera)
+        if self.is_built:
+            camera._attach(self._render_view, self.vis_options)
+        return camera
+
+    # ------------------------------------------------------------------ build
+    def build(self, n_envs: int = 0, env_spacing=None, **_genesis_kwargs: Any) -> None:
+        """Compile the scene: hand each solver its entities and allocate state for ``n_envs`` envs."""
+        if self.is_built:
+            raise SceneStateError("Scene.build: the scene is already built")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 0:
+            raise InvalidValueError(f"Scene.build.n_envs: must be an integer >= 0, got {n_envs!r}")
+        self.n_envs = int(n_envs)
+        rigid_entities = [e for e in self.entities if isinstance(e, RigidEntity)]
+        for body_index, entity in enumerate(rigid_entities):
+            entity.body_index = body_index
+        self._entity_of_body = [entity.name for entity in rigid_entities]
+        self._rigid_solver.build([self._rigid_specs[e.idx] for e in rigid_entities], self.n_envs)
+        self._render_view = self._make_render_view()
+        self.is_built = True
+        for camera in self.cameras:
+            camera._attach(self._render_view, self.vis_options)
+
+    def _make_render_view(self) -> RenderView:
+        drawn = [e for e in self.entities if e.idx in self._visuals]
+        items = [RenderItem(entity_index=e.idx, name=e.name, mesh=self._visuals[e.idx], surface=e.surface,
+                            double_sided=isinstance(e.morph, mor.Plane)) for e in drawn]
+        bodies = np.array([e.body_index for e in drawn], dtype=np.int64)
+
+        def poses(env_idx: int) -> np.ndarray:
+            pos, quat = self._rigid_solver.body_pose()
+            return pose_matrix(pos[env_idx, bodies], quat[env_idx, bodies])
+
+        return RenderView(items, poses, len(self.entities))
+
+    # ------------------------------------------------------------------ running
+    @property
+    def dt(self) -> float:
+        return self.sim_options.dt
+
+    @property
+    def t(self) -> float:
+        """Simulated time since build or the last full reset, s."""
+        return self.cur_step * self.sim_options.dt
+
+    def step(self) -> None:
+        """Advance every env by ``sim_options.dt``."""
+        if not self.is_built:
+            raise SceneStateError("Scene.step: build the scene first (scene.build())")
+        diverged = self._rigid_solver.step(self.sim_options.substeps)
+        self.cur_step += 1
+        if diverged is not None:
+            env, body = diverged
+            where = f" in env {env}" if self.n_envs > 0 else ""
+            raise SimulationDivergedError(
+                f"the simulation diverged at step {self.cur_step}: entity {self._entity_of_body[body]!r}{where} has a "
+                "non-finite (NaN or infinite) position or velocity; reduce dt, raise substeps, or check masses, "
+                "velocities and initial overlaps")
+        for camera in self.cameras:
+            camera._after_step()
+
+    def reset(self, envs_idx=None) -> None:
+        """Put the chosen envs (all by default) back to their initial state."""
+        self._require_built("reset")
+        envs = self._envs_index(envs_idx, "Scene.reset")
+        self._rigid_solver.reset(envs)
+        if envs_idx is None:
+            self.cur_step = 0
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot of everything that changes: restore it with ``set_state`` to replay exactly."""
+        self._require_built("get_state")
+        return {"cur_step": self.cur_step, "rigid": self._rigid_solver.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._require_built("set_state")
+        if not isinstance(state, dict) or "rigid" not in state:
+            raise InvalidValueError("Scene.set_state.state: expected a dict returned by scene.get_state()")
+        self._rigid_solver.set_state(state["rigid"])
+        self.cur_step = int(state["cur_step"])
+
+    # ------------------------------------------------------------------ helpers
+    def _require_built(self, what: str) -> None:
+        if not self.is_built:
+            raise SceneStateError(f"Scene.{what}: build the scene first (scene.build())")
+
+    def _envs_index(self, envs_idx, where: str) -> np.ndarray:
+        self._require_built(where.split(".")[-1])
+        if envs_idx is None:
+            return np.arange(max(self.n_envs, 1))
+        if self.n_envs == 0:
+            raise InvalidValueError(f"{where}: envs_idx is only valid in a batched scene (build(n_envs > 0))")
+        envs = np.atleast_1d(np.asarray(envs_idx))
+        if envs.dtype.kind not in "iu" or envs.ndim != 1 or np.any(envs < 0) or np.any(envs >= self.n_envs):
+            raise InvalidValueError(f"{where}: envs_idx must be env indices in [0, {self.n_envs}), got {envs_idx!r}")
+        return envs.astype(np.int64)
+
+    def __del__(self) -> None:
+        for camera in getattr(self, "cameras", []):
+            try:
+                getattr(camera, "_detach", lambda: None)()
+            except Exception:  # noqa: BLE001 - never raise from a finaliser
+                warnings.warn("physim: a camera could not release its renderer", RuntimeWarning, stacklevel=1)

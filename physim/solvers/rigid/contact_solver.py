@@ -1,0 +1,193 @@
+"""The contact solve of one env: sequential impulses (projected Gauss-Seidel) with warm starting.
+
+Why this method: it is the workhorse of game and robotics engines (Box2D, Bullet, PhysX) for resting
+contact at large time steps. With impulses carried over from the previous substep (warm starting) a stack
+settles in a few iterations and does not jitter; the Coulomb cone is enforced exactly per contact; and
+it needs no global matrix, so it is cheap per contact and deterministic (a fixed serial order per env).
+
+Stages, in order: prepare (arms, tangent frame, effective masses, target normal velocity, warm start),
+velocity iterations (friction then normal, per contact), a split-impulse position pass (pseudo-velocities
+that push overlapping bodies apart and are then forgotten, so correcting penetration adds no kinetic
+energy), and storing the impulses for the next substep.
+
+Target normal velocity: a speculative contact (gap > 0) may close its gap within the substep but not cross
+it; a touching contact hit faster than the restitution threshold rebounds at ``-e`` times its approach speed.
+"""
+
+
+import taichi as ti
+
+from physim.solvers.rigid.layout import (
+    ANG_VEL, ARM_A, ARM_B, BETA, COM_WORLD, CONTACT_COUNT, CONTACT_FRICTION, CONTACT_GEOM_A, CONTACT_GEOM_B,
+    CONTACT_NORMAL, CONTACT_POS, CONTACT_RESTITUTION, CONTACT_SLOT, DT, GEOM_BODY, IMPULSE_NORMAL, IMPULSE_POSITION,
+    IMPULSE_TANGENT1, IMPULSE_TANGENT2, LIN_VEL, MASS_NORMAL, MASS_TANGENT1, MASS_TANGENT2, PSEUDO_ANG_VEL,
+    PSEUDO_LIN_VEL, RESTITUTION_THRESHOLD, SEPARATION, SLOP, TANGENT1, TANGENT2, TARGET_NORMAL_VEL,
+)
+from physim.utils.tmath import any_perpendicular
+
+
+@ti.func
+def _bodies(d: ti.template(), env, contact):
+    body_a = d.geom_model_int[d.contact_int[env, contact, CONTACT_GEOM_A], GEOM_BODY]
+    body_b = d.geom_model_int[d.contact_int[env, contact, CONTACT_GEOM_B], GEOM_BODY]
+    return body_a, body_b
+
+
+@ti.func
+def _effective_mass(d: ti.template(), env, body_a, body_b, arm_a, arm_b, direction):
+    """1 / (the change of relative velocity along ``direction`` per unit impulse along it)."""
+    torque_a = arm_a.cross(direction)
+    torque_b = arm_b.cross(direction)
+    inverse = d.body_inv_mass[body_a] + d.body_inv_mass[body_b]
+    inverse += torque_a.dot(d.body_inv_inertia_world[env, body_a] @ torque_a)
+    inverse += torque_b.dot(d.body_inv_inertia_world[env, body_b] @ torque_b)
+    mass = 0.0
+    if inverse > 0:
+        mass = 1.0 / inverse
+    return mass
+
+
+@ti.func
+def _relative_velocity(d: ti.template(), env, contact, body_a, body_b, lin_slot: ti.template(), ang_slot: ti.template()):
+    arm_a = d.contact_vec3[env, contact, ARM_A]
+    arm_b = d.contact_vec3[env, contact, ARM_B]
+    velocity_a = d.body_vec3[env, body_a, lin_slot] + d.body_vec3[env, body_a, ang_slot].cross(arm_a)
+    velocity_b = d.body_vec3[env, body_b, lin_slot] + d.body_vec3[env, body_b, ang_slot].cross(arm_b)
+    return velocity_a - velocity_b
+
+
+@ti.func
+def _apply_impulse(d: ti.template(), env, contact, body_a, body_b, impulse, lin_slot: ti.template(),
+                   ang_slot: ti.template()):
+    arm_a = d.contact_vec3[env, contact, ARM_A]
+    arm_b = d.contact_vec3[env, contact, ARM_B]
+    d.body_vec3[env, body_a, lin_slot] += d.body_inv_mass[body_a] * impulse
+    d.body_vec3[env, body_a, ang_slot] += d.body_inv_inertia_world[env, body_a] @ arm_a.cross(impulse)
+    d.body_vec3[env, body_b, lin_slot] -= d.body_inv_mass[body_b] * impulse
+    d.body_vec3[env, body_b, ang_slot] -= d.body_inv_inertia_world[env, body_b] @ arm_b.cross(impulse)
+
+
+@ti.func
+def prepare_contacts(d: ti.template(), env):
+    dt = d.params[DT]
+    for contact in range(d.counters[env, CONTACT_COUNT]):
+        body_a, body_b = _bodies(d, env, contact)
+        position = d.contact_vec3[env, contact, CONTACT_POS]
+        normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+        tangent1 = any_perpendicular(normal)
+        tangent2 = normal.cross(tangent1)
+        arm_a = position - d.body_vec3[env, body_a, COM_WORLD]
+        arm_b = position - d.body_vec3[env, body_b, COM_WORLD]
+        d.contact_vec3[env, contact, TANGENT1] = tangent1
+        d.contact_vec3[env, contact, TANGENT2] = tangent2
+        d.contact_vec3[env, contact, ARM_A] = arm_a
+        d.contact_vec3[env, contact, ARM_B] = arm_b
+        d.contact_scalar[env, contact, MASS_NORMAL] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, normal)
+        d.contact_scalar[env, contact, MASS_TANGENT1] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, tangent1)
+        d.contact_scalar[env, contact, MASS_TANGENT2] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, tangent2)
+
+        separation = d.contact_scalar[env, contact, SEPARATION]
+        approach = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL).dot(normal)
+        target = 0.0
+        if separation > 0:
+            target = -separation / dt
+        restitution = d.contact_scalar[env, contact, CONTACT_RESTITUTION]
+        if restitution > 0 and approach < -d.params[RESTITUTION_THRESHOLD] and separation + approach * dt < 0:
+            target = ti.max(target, -restitution * approach)
+        d.contact_scalar[env, contact, TARGET_NORMAL_VEL] = target
+
+        # Warm start from the impulse this point received against the same geom last substep.
+        slot = d.contact_int[env, contact, CONTACT_SLOT]
+        impulse_n, impulse_t1, impulse_t2 = 0.0, 0.0, 0.0
+        if d.warm_geom[env, slot] == d.contact_int[env, contact, CONTACT_GEOM_B]:
+            previous = d.warm_impulse[env, slot]
+            impulse_n = ti.max(previous.dot(normal), 0.0)
+            impulse_t1 = previous.dot(tangent1)
+            impulse_t2 = previous.dot(tangent2)
+            limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * impulse_n
+            tangential = ti.sqrt(impulse_t1**2 + impulse_t2**2)
+            if tangential > limit:
+                scale = limit / tangential
+                impulse_t1 *= scale
+                impulse_t2 *= scale
+            _apply_impulse(d, env, contact, body_a, body_b,
+                           impulse_n * normal + impulse_t1 * tangent1 + impulse_t2 * tangent2, LIN_VEL, ANG_VEL)
+        d.contact_scalar[env, contact, IMPULSE_NORMAL] = impulse_n
+        d.contact_scalar[env, contact, IMPULSE_TANGENT1] = impulse_t1
+        d.contact_scalar[env, contact, IMPULSE_TANGENT2] = impulse_t2
+        d.contact_scalar[env, contact, IMPULSE_POSITION] = 0.0
+
+
+@ti.func
+def solve_velocities(d: ti.template(), env):
+    for _ in range(d.iterations[0]):
+        for contact in range(d.counters[env, CONTACT_COUNT]):
+            body_a, body_b = _bodies(d, env, contact)
+            normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+            tangent1 = d.contact_vec3[env, contact, TANGENT1]
+            tangent2 = d.contact_vec3[env, contact, TANGENT2]
+
+            # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
+            velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
+            old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
+            old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
+            new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * velocity.dot(tangent1)
+            new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * velocity.dot(tangent2)
+            limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[env, contact, IMPULSE_NORMAL]
+            tangential = ti.sqrt(new_t1**2 + new_t2**2)
+            if tangential > limit:
+                scale = limit / tangential
+                new_t1 *= scale
+                new_t2 *= scale
+            d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
+            d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
+            _apply_impulse(d, env, contact, body_a, body_b, (new_t1 - old_t1) * tangent1 + (new_t2 - old_t2) * tangent2,
+                           LIN_VEL, ANG_VEL)
+
+            # Normal: push until the approach speed meets the target; never pull.
+            velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
+            old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
+            target = d.contact_scalar[env, contact, TARGET_NORMAL_VEL]
+            new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * (target - velocity.dot(normal)), 0.0)
+            d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
+            _apply_impulse(d, env, contact, body_a, body_b, (new_n - old_n) * normal, LIN_VEL, ANG_VEL)
+
+
+@ti.func
+def solve_positions(d: ti.template(), env):
+    """Split impulses: pseudo-velocities that remove a fraction of the penetration beyond the slop."""
+    dt = d.params[DT]
+    for _ in range(d.iterations[1]):
+        for contact in range(d.counters[env, CONTACT_COUNT]):
+            depth = -d.contact_scalar[env, contact, SEPARATION] - d.params[SLOP]
+            if depth > 0:
+                body_a, body_b = _bodies(d, env, contact)
+                normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+                velocity = _relative_velocity(d, env, contact, body_a, body_b, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL)
+                target = d.params[BETA] * depth / dt
+                old = d.contact_scalar[env, contact, IMPULSE_POSITION]
+                new = ti.max(old + d.contact_scalar[env, contact, MASS_NORMAL] * (target - velocity.dot(normal)), 0.0)
+                d.contact_scalar[env, contact, IMPULSE_POSITION] = new
+                _apply_impulse(d, env, contact, body_a, body_b, (new - old) * normal, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL)
+
+
+@ti.func
+def store_impulses(d: ti.template(), env):
+    """Keep each point's impulse for the next substep, keyed by the geom it pressed against."""
+    for slot in range(d.warm_geom.shape[1]):
+        d.warm_geom[env, slot] = -1
+    for contact in range(d.counters[env, CONTACT_COUNT]):
+        slot = d.contact_int[env, contact, CONTACT_SLOT]
+        d.warm_geom[env, slot] = d.contact_int[env, contact, CONTACT_GEOM_B]
+        d.warm_impulse[env, slot] = (
+            d.contact_scalar[env, contact, IMPULSE_NORMAL] * d.contact_vec3[env, contact, CONTACT_NORMAL]
+            + d.contact_scalar[env, contact, IMPULSE_TANGENT1] * d.contact_vec3[env, contact, TANGENT1]
+            + d.contact_scalar[env, contact, IMPULSE_TANGENT2] * d.contact_vec3[env, contact, TANGENT2])
+
+
+@ti.func
+def solve_contacts(d: ti.template(), env):
+    prepare_contacts(d, env)
+    solve_velocities(d, env)
+    solve_positions(d, env)
+    store_impulses(d, env)

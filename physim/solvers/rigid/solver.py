@@ -1,0 +1,316 @@
+"""The rigid solver's host side: builds the model once, launches one kernel per step, moves state in and out.
+
+A free body is a one-link tree on a 6-DoF free joint: its state is the joint's qpos (frame position,
+orientation quaternion) and qvel (linear velocity of the centre of mass and angular velocity, world
+frame). The step pipeline per substep and env, as MuJoCo spells it:
+
+    kinematics -> collision -> velocities (gravity, gyroscopic) -> contact solve -> positions
+
+All of it runs in one kernel launch per ``step`` (substeps loop inside), parallel over envs: on a CPU a
+parallel loop costs tens of microseconds to dispatch, more than a small scene's whole substep.
+"""
+
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import taichi as ti
+
+from physim.errors import SimulationDivergedError
+from physim.options import RigidOptions, SimOptions
+from physim.solvers.rigid import layout as L
+from physim.solvers.rigid.collision import detect_collisions
+from physim.solvers.rigid.contact_solver import solve_contacts
+from physim.solvers.rigid.dynamics import (
+    check_finite, integrate_positions, integrate_velocities, start_step, update_kinematics,
+)
+from physim.solvers.rigid.shapes import GeomType, Shape
+from physim.utils.rotations import quat_to_matrix
+
+# Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
+warnings.filterwarnings("ignore", message=r".*non-taichi function \"L.RigidArrays\"")
+
+vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
+nd = L.nd
+
+
+@dataclass(frozen=True)
+class RigidBodySpec:
+    """One rigid body as the scene hands it to the solver.
+
+    pos/quat: initial pose of the body frame (m; unit quaternion w, x, y, z).
+    rho: density, kg/m^3; friction, restitution: contact coefficients; fixed: welded to the world.
+    collides: whether its geometry takes part in collisions.
+    """
+
+    name: str
+    shape: Shape
+    pos: np.ndarray
+    quat: np.ndarray
+    fixed: bool
+    rho: float
+    friction: float
+    restitution: float
+    collides: bool = True
+
+
+@ti.kernel
+def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2),
+                 geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2), geom_model_vec3: nd(vec3, 2),
+                 geom_model_quat: nd(vec4, 1), points: nd(vec3, 1), planes: nd(vec4, 1),
+                 body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
+                 geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
+                 contact_int: nd(ti.i32, 3), contact_vec3: nd(vec3, 3), contact_scalar: nd(None, 3),
+                 warm_geom: nd(ti.i32, 2), warm_impulse: nd(vec3, 2), counters: nd(ti.i32, 2),
+                 params: nd(None, 1), iterations: nd(ti.i32, 1), n_substeps: ti.i32, serial: ti.template()) -> ti.types.vector(3, ti.i32):
+    ti.loop_config(serialize=serial)
+    for env in range(body_vec3.shape[0]):
+        # The bundle is a compile-time Python object: it must go straight into a ti.func call.
+        _advance_env(L.RigidArrays(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                                   geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
+                                   body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int,
+                                   contact_vec3, contact_scalar, warm_geom, warm_impulse, counters, params,
+                                   iterations), env, n_substeps)
+    # Health of the step, reduced over envs: (most contacts any env wanted, first env and body gone non-finite).
+    health = ti.Vector([0, -1, -1])
+    ti.loop_config(serialize=True)
+    for env in range(body_vec3.shape[0]):
+        health[0] = ti.max(health[0], counters[env, L.MAX_CONTACTS_WANTED])
+        if health[1] < 0 and counters[env, L.FIRST_NONFINITE_BODY] != L.NO_BODY:
+            health[1] = env
+            health[2] = counters[env, L.FIRST_NONFINITE_BODY]
+    return health
+
+
+@ti.func
+def _advance_env(d: ti.template(), env, n_substeps):
+    start_step(d, env)
+    for _ in range(n_substeps):
+        update_kinematics(d, env)
+        detect_collisions(d, env)
+        integrate_velocities(d, env)
+        solve_contacts(d, env)
+        integrate_positions(d, env)
+    check_finite(d, env)
+
+
+class RigidSolver:
+    """Owns every rigid body of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
+
+    def __init__(self, sim_options: SimOptions, options: RigidOptions) -> None:
+        self.sim_options = sim_options
+        self.options = options
+        self.bodies: list[RigidBodySpec] = []
+        self.n_envs = 0
+        self.n_batch = 1
+
+    # ------------------------------------------------------------------ build
+    def build(self, bodies: list[RigidBodySpec], n_envs: int) -> None:
+        """Upload the model and allocate state for ``max(n_envs, 1)`` copies of the scene."""
+        from physim.backend import runtime
+
+        self.float_type = runtime().np_float
+        self.bodies = list(bodies)
+        self.n_envs = n_envs
+        self.n_batch = max(n_envs, 1)
+        self.n_bodies = len(bodies)
+        batch, n_bodies = self.n_batch, max(self.n_bodies, 1)
+        f = self.float_type
+
+        inv_mass = np.zeros(n_bodies, f)
+        com = np.zeros((n_bodies, 1, 3), f)
+        inertia = np.zeros((n_bodies, 2, 3, 3), f)
+        geom_int = np.zeros((n_bodies, L.GEOM_INT_SLOTS), np.int32)
+        geom_scalar = np.zeros((n_bodies, 3), f)
+        geom_vec3 = np.zeros((n_bodies, 4, 3), f)
+        geom_quat = np.tile(np.array([1.0, 0, 0, 0], f), (n_bodies, 1))
+        points, planes = [np.zeros((1, 3))], [np.zeros((1, 4))]
+        n_points = n_planes = 0
+        for index, body in enumerate(bodies):
+            shape = body.shape
+            mass = body.rho * shape.volume
+            movable = not body.fixed and shape.type != GeomType.PLANE and mass > 0
+            inv_mass[index] = 1.0 / mass if movable else 0.0
+            com[index, L.COM_LOCAL] = shape.center_of_mass
+            inertia[index, L.INERTIA] = body.rho * shape.inertia
+            inertia[index, L.INV_INERTIA] = np.linalg.inv(body.rho * shape.inertia) if movable else 0.0
+            geom_int[index] = (index, int(shape.type), n_points, len(shape.points), n_planes, len(shape.planes),
+                               int(body.collides))
+            geom_scalar[index] = (body.friction, body.restitution, shape.point_radius)
+            geom_vec3[index, L.SIZE] = shape.size
+            geom_vec3[index, L.AABB_LOCAL_LO], geom_vec3[index, L.AABB_LOCAL_HI] = np.nan_to_num(shape.local_aabb, posinf=1e6, neginf=-1e6)
+            points.append(shape.points)
+            planes.append(shape.planes)
+            n_points += len(shape.points)
+            n_planes += len(shape.planes)
+        # Index 0 of the point and plane arrays is padding so that they are never empty.
+        points_array = np.concatenate(points)[1:] if n_points else np.zeros((1, 3))
+        planes_array = np.concatenate(planes)[1:] if n_planes else np.zeros((1, 4))
+        self.n_points = n_points
+
+        def upload(array: np.ndarray, dtype, ndim_extra: int = 0):
+            shape = array.shape[: array.ndim - ndim_extra]
+            field = ti.ndarray(dtype, shape)
+            field.from_numpy(np.ascontiguousarray(array, dtype=array.dtype))
+            return field
+
+        self._model = dict(
+            body_inv_mass=upload(inv_mass, ti.f32 if f == np.float32 else ti.f64),
+            body_model_vec3=upload(com, vec3, 1),
+            body_model_mat3=upload(inertia, mat3, 2),
+            geom_model_int=upload(geom_int, ti.i32),
+            geom_model_scalar=upload(geom_scalar, _scalar(f)),
+            geom_model_vec3=upload(geom_vec3, vec3, 1),
+            geom_model_quat=upload(geom_quat, vec4, 1),
+            points=upload(points_array.astype(f), vec3, 1),
+            planes=upload(planes_array.astype(f), vec4, 1),
+        )
+
+        self.initial_pos = np.array([b.pos for b in bodies], np.float64).reshape(-1, 3)
+        self.initial_quat = np.array([b.quat for b in bodies], np.float64).reshape(-1, 4)
+        self._state = dict(
+            body_vec3=ti.ndarray(vec3, (batch, n_bodies, L.BODY_VEC3_SLOTS)),
+            body_quat=ti.ndarray(vec4, (batch, n_bodies)),
+        )
+        self._work = dict(
+            body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
+            geom_vec3=ti.ndarray(vec3, (batch, n_bodies, 3)),
+            geom_rot=ti.ndarray(mat3, (batch, n_bodies)),
+            geom_margin=ti.ndarray(_scalar(f), (batch, n_bodies)),
+        )
+        self._allocate_contacts(self._initial_contact_capacity())
+        params = np.zeros(L.N_PARAMS, f)
+        opts = self.options
+        params[[L.DT, L.GRAVITY_X, L.GRAVITY_Y, L.GRAVITY_Z, L.MARGIN, L.SLOP, L.BETA, L.RESTITUTION_THRESHOLD]] = (
+            self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin, opts.penetration_slop,
+            opts.position_correction, opts.restitution_threshold)
+        self._params = upload(params, _scalar(f))
+        self._iterations = upload(np.array([opts.iterations, opts.position_iterations], np.int32), ti.i32)
+        self.reset()
+
+    def _initial_contact_capacity(self) -> int:
+        """Room for every collider point touching two surfaces at once, which resting scenes never exceed;
+        the buffer grows if a step ever wants more."""
+        return 2 * self.n_points + 4 * self.n_bodies + 16
+
+    def _allocate_contacts(self, capacity: int) -> None:
+        batch, f = self.n_batch, _scalar(self.float_type)
+        self.contact_capacity = capacity
+        n_slots = self.n_points + max(self.n_bodies, 1)
+        old = getattr(self, "_contacts", None)
+        self._contacts = dict(
+            contact_int=ti.ndarray(ti.i32, (batch, capacity, 3)),
+            contact_vec3=ti.ndarray(vec3, (batch, capacity, 6)),
+            contact_scalar=ti.ndarray(f, (batch, capacity, L.CONTACT_SCALAR_SLOTS)),
+            warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots)),
+            warm_impulse=old["warm_impulse"] if old else ti.ndarray(vec3, (batch, n_slots)),
+            counters=ti.ndarray(ti.i32, (batch, L.N_COUNTERS)),
+        )
+        if old is None:
+            self._contacts["warm_geom"].fill(-1)
+        self._contacts["counters"].fill(0)
+
+    # ------------------------------------------------------------------ step
+    def step(self, n_substeps: int) -> tuple[int, int] | None:
+        """Advance every env by ``n_substeps`` substeps in one kernel launch.
+
+        Returns ``(env, body)`` of the first body whose state became non-finite, or None. If an env wanted
+        more contacts than the buffer holds, the buffer grows for the next step (this step kept the first ones).
+        """
+        if self.n_bodies == 0:
+            return None
+        wanted, bad_env, bad_body = _step_kernel(
+            **self._model, **self._state, **self._work, **self._contacts, params=self._params,
+            iterations=self._iterations, n_substeps=n_substeps, serial=self.n_batch == 1)
+        if wanted > self.contact_capacity:
+            self._allocate_contacts(2 * wanted)
+        return None if bad_env < 0 else (int(bad_env), int(bad_body))
+
+    # ------------------------------------------------------------------ state
+    def reset(self, envs_idx: np.ndarray | None = None) -> None:
+        """Put the chosen envs (all by default) back to the initial poses, at rest."""
+        envs = self._envs(envs_idx)
+        body_vec3 = self._state["body_vec3"].to_numpy()
+        quat = self._state["body_quat"].to_numpy()
+        body_vec3[envs] = 0.0
+        body_vec3[np.ix_(envs, np.arange(self.n_bodies), [L.POS])] = self.initial_pos[None, :, None, :]
+        quat[np.ix_(envs, np.arange(self.n_bodies))] = self.initial_quat[None]
+        if self.n_bodies == 0:
+            quat[:] = (1.0, 0.0, 0.0, 0.0)
+        self._state["body_vec3"].from_numpy(body_vec3)
+        self._state["body_quat"].from_numpy(quat)
+        self._forget_contacts(envs)
+
+    def _forget_contacts(self, envs: np.ndarray) -> None:
+        """Drop warm-start impulses: after a teleport they no longer describe the contacts."""
+        warm = self._contacts["warm_geom"].to_numpy()
+        warm[envs] = -1
+        self._contacts["warm_geom"].from_numpy(warm)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of every env's state: qpos (pos, quat) and qvel (linear, angular velocity) per body."""
+        body_vec3 = self._state["body_vec3"].to_numpy()
+        return dict(pos=body_vec3[:, :, L.POS].copy(), quat=self._state["body_quat"].to_numpy(),
+                    lin_vel=body_vec3[:, :, L.LIN_VEL].copy(), ang_vel=body_vec3[:, :, L.ANG_VEL].copy(),
+                    warm_geom=self._contacts["warm_geom"].to_numpy(),
+                    warm_impulse=self._contacts["warm_impulse"].to_numpy())
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        body_vec3 = self._state["body_vec3"].to_numpy()
+        body_vec3[:, :, L.POS], body_vec3[:, :, L.LIN_VEL], body_vec3[:, :, L.ANG_VEL] = (
+            state["pos"], state["lin_vel"], state["ang_vel"])
+        self._state["body_vec3"].from_numpy(body_vec3)
+        self._state["body_quat"].from_numpy(np.asarray(state["quat"], self.float_type))
+        self._contacts["warm_geom"].from_numpy(np.asarray(state["warm_geom"], np.int32))
+        self._contacts["warm_impulse"].from_numpy(np.asarray(state["warm_impulse"], self.float_type))
+
+    # ------------------------------------------------------------------ per-body access
+    def body_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frame positions (B, n, 3) and orientations (B, n, 4) of every body, float64."""
+        pos = self._state["body_vec3"].to_numpy()[:, : self.n_bodies, L.POS]
+        quat = self._state["body_quat"].to_numpy()[:, : self.n_bodies]
+        return pos.astype(np.float64), quat.astype(np.float64)
+
+    def get_body(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
+        """One body's ``pos``, ``quat``, ``vel`` (velocity of its frame origin) or ``ang``, shape (len(envs), k)."""
+        if quantity == "quat":
+            return self._state["body_quat"].to_numpy()[envs, body].astype(np.float64)
+        body_vec3 = self._state["body_vec3"].to_numpy()[envs, body].astype(np.float64)
+        if quantity == "pos":
+            return body_vec3[:, L.POS]
+        if quantity == "ang":
+            return body_vec3[:, L.ANG_VEL]
+        # The frame origin moves with the centre of mass plus the rotation about it.
+        arm = self._origin_arm(body, envs)
+        return body_vec3[:, L.LIN_VEL] + np.cross(body_vec3[:, L.ANG_VEL], arm)
+
+    def set_body(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
+        """Set ``pos``, ``quat``, ``vel`` or ``ang`` of one body in the chosen envs (values (len(envs), k))."""
+        if quantity == "quat":
+            quat = self._state["body_quat"].to_numpy()
+            quat[envs, body] = values
+            self._state["body_quat"].from_numpy(quat)
+        else:
+            body_vec3 = self._state["body_vec3"].to_numpy()
+            if quantity == "pos":
+                body_vec3[envs, body, L.POS] = values
+            elif quantity == "ang":
+                body_vec3[envs, body, L.ANG_VEL] = values
+            else:
+                arm = self._origin_arm(body, envs)
+                body_vec3[envs, body, L.LIN_VEL] = values - np.cross(body_vec3[envs, body, L.ANG_VEL], arm)
+            self._state["body_vec3"].from_numpy(body_vec3)
+        self._forget_contacts(envs)
+
+    def _origin_arm(self, body: int, envs: np.ndarray) -> np.ndarray:
+        """Vector from the centre of mass to the body frame origin, world frame, (len(envs), 3)."""
+        quat = self._state["body_quat"].to_numpy()[envs, body].astype(np.float64)
+        return -quat_to_matrix(quat) @ self.bodies[body].shape.center_of_mass
+
+    def _envs(self, envs_idx: np.ndarray | None) -> np.ndarray:
+        return np.arange(self.n_batch) if envs_idx is None else np.asarray(envs_idx, dtype=np.int64)
+
+
+def _scalar(float_type) -> type:
+    return ti.f32 if float_type == np.float32 else ti.f64

@@ -1,0 +1,1 @@
+"""Ground-floor helpers shared by every layer: rotations and value validation."""
