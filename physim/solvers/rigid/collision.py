@@ -103,8 +103,14 @@ def emit_contact(d: ti.template(), env, geom_a, geom_b, slot, position, normal, 
 
 
 @ti.func
-def points_against_surface(d: ti.template(), env, geom_a, geom_b):
-    """Contacts of geom a's collider points with geom b's surface."""
+def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, pair_support, use_pair_normal):
+    """Contacts of geom a's collider points with geom b's surface.
+
+    With ``use_pair_normal`` (polytope pairs) every contact takes the pair's separating-axis normal and
+    its depth along it (``pair_support`` is b's extent along that normal): a corner resting exactly on
+    another box's corner has no unique surface normal of its own, and a sideways one would shove it off.
+    The signed distance still decides which points are near enough to touch.
+    """
     rotation = d.geom_rot[env, geom_a]
     origin = d.geom_vec3[env, geom_a, GEOM_POS]
     radius = d.geom_model_scalar[geom_a, POINT_RADIUS]
@@ -115,9 +121,62 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b):
         distance, normal = signed_distance(d, env, geom_b, center)
         separation = distance - radius
         if separation < margin:
+            if use_pair_normal:
+                normal = pair_normal
+                separation = pair_normal.dot(center) - radius - pair_support
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
             emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
+
+
+@ti.func
+def face_axis(d: ti.template(), env, geom, k):
+    """The k-th face normal (world) of a box (its 3 axes) or a convex mesh (its face planes)."""
+    axis = ti.Vector([0.0, 0.0, 0.0])
+    if d.geom_model_int[geom, GEOM_TYPE] == GeomType.BOX:
+        axis[k] = 1.0
+    else:
+        plane = d.planes[d.geom_model_int[geom, PLANE_START] + k]
+        axis = ti.Vector([plane[0], plane[1], plane[2]])
+    return d.geom_rot[env, geom] @ axis
+
+
+@ti.func
+def extent_along(d: ti.template(), env, geom, axis):
+    """Lowest and highest projection of a geom's collider onto an axis, m."""
+    rotation = d.geom_rot[env, geom]
+    origin = d.geom_vec3[env, geom, GEOM_POS]
+    radius = d.geom_model_scalar[geom, POINT_RADIUS]
+    start = d.geom_model_int[geom, POINT_START]
+    low, high = 1e30, -1e30
+    for k in range(d.geom_model_int[geom, POINT_COUNT]):
+        projection = axis.dot(origin + rotation @ d.points[start + k])
+        low = ti.min(low, projection)
+        high = ti.max(high, projection)
+    return low - radius, high + radius
+
+
+@ti.func
+def separating_axis(d: ti.template(), env, geom_a, geom_b):
+    """The face normal of either polytope along which they are most separated (least overlapping), oriented
+    from b towards a, and b's extent along it. Face axes only: edge-edge axes are left to the point tests."""
+    best_normal = ti.Vector([0.0, 0.0, 1.0])
+    best_separation = -1e30
+    best_support = 0.0
+    for side in range(2):
+        geom = geom_a if side == 0 else geom_b
+        n_axes = 3
+        if d.geom_model_int[geom, GEOM_TYPE] == GeomType.CONVEX:
+            n_axes = d.geom_model_int[geom, PLANE_COUNT]
+        for k in range(n_axes):
+            axis = face_axis(d, env, geom, k)
+            low_a, high_a = extent_along(d, env, geom_a, axis)
+            low_b, high_b = extent_along(d, env, geom_b, axis)
+            if low_a - high_b > best_separation:  # a lies on the +axis side of b
+                best_separation, best_normal, best_support = low_a - high_b, axis, high_b
+            if low_b - high_a > best_separation:  # a lies on the -axis side of b
+                best_separation, best_normal, best_support = low_b - high_a, -axis, -low_b
+    return best_normal, best_support
 
 
 @ti.func
@@ -164,10 +223,23 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
         b_in_a = False
     elif type_b == GeomType.SPHERE:
         a_in_b = False
+    polytopes = (type_a == GeomType.BOX or type_a == GeomType.CONVEX) and (
+        type_b == GeomType.BOX or type_b == GeomType.CONVEX)
+    pair_normal = ti.Vector([0.0, 0.0, 1.0])
+    support_b = 0.0
+    if polytopes:
+        pair_normal, support_b = separating_axis(d, env, geom_a, geom_b)
     # One call site, so the signed-distance code is compiled once.
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
-            points_against_surface(d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a)
+            surface_normal = pair_normal
+            support = support_b
+            if side == 1:  # b's points against a: the normal flips and a's extent along it bounds the overlap
+                surface_normal = -pair_normal
+                low_a, _ = extent_along(d, env, geom_a, pair_normal)
+                support = -low_a
+            points_against_surface(d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a,
+                                   surface_normal, support, polytopes)
     if type_a == GeomType.CAPSULE and type_b == GeomType.CAPSULE:
         capsule_crossing(d, env, geom_a, geom_b, d.points.shape[0] + geom_a)
 
