@@ -16,8 +16,9 @@ from physim import errors, options
 from physim.backend import cpu, cuda, gpu, init, vulkan
 from physim.scene import materials, morphs, surfaces
 from physim.scene.scene import Scene
+from physim.utils.run import output_dir, progress
 
 __version__ = "0.1.0"
 
-__all__ = ["Scene", "cpu", "cuda", "errors", "gpu", "init", "materials", "morphs", "options", "surfaces", "vulkan",
-           "__version__"]
+__all__ = ["Scene", "cpu", "cuda", "errors", "gpu", "init", "materials", "morphs", "options", "output_dir", "progress",
+           "surfaces", "vulkan", "__version__"]

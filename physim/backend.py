@@ -10,8 +10,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,18 +57,38 @@ def _cuda_device_count() -> int:
     return 0
 
 
-def _vulkan_answers() -> bool:
-    """Whether Taichi can start on Vulkan; probed in a child process because a failed probe may crash."""
+def _vulkan_gpu_count() -> int:
+    """Number of Vulkan devices that are real GPUs (a software rasteriser such as Mesa's lavapipe is a
+    CPU in disguise and slower than Taichi's own CPU backend), 0 when there is no Vulkan loader."""
     try:
-        ctypes.CDLL("libvulkan.so.1")
+        vulkan_lib = ctypes.CDLL("libvulkan.so.1")
     except OSError:
-        return False
-    probe = "import taichi as ti; ti.init(arch=ti.vulkan); import sys; sys.exit(0 if ti.cfg.arch == ti.vulkan else 1)"
-    env = dict(os.environ, TI_SKIP_VERSION_CHECK="ON")
+        return 0
+
+    class InstanceCreateInfo(ctypes.Structure):
+        _fields_ = [("sType", ctypes.c_int), ("pNext", ctypes.c_void_p), ("flags", ctypes.c_uint32),
+                    ("pApplicationInfo", ctypes.c_void_p), ("enabledLayerCount", ctypes.c_uint32),
+                    ("ppEnabledLayerNames", ctypes.c_void_p), ("enabledExtensionCount", ctypes.c_uint32),
+                    ("ppEnabledExtensionNames", ctypes.c_void_p)]
+
+    instance = ctypes.c_void_p()
+    info = InstanceCreateInfo(sType=1)  # VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
+    if vulkan_lib.vkCreateInstance(ctypes.byref(info), None, ctypes.byref(instance)) != 0:
+        return 0
     try:
-        return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        count = ctypes.c_uint32(0)
+        vulkan_lib.vkEnumeratePhysicalDevices(instance, ctypes.byref(count), None)
+        devices = (ctypes.c_void_p * count.value)()
+        vulkan_lib.vkEnumeratePhysicalDevices(instance, ctypes.byref(count), devices)
+        gpus = 0
+        for device in devices[: count.value]:
+            properties = ctypes.create_string_buffer(4096)  # VkPhysicalDeviceProperties is under 1 KiB
+            vulkan_lib.vkGetPhysicalDeviceProperties(ctypes.c_void_p(device), properties)
+            device_type = int.from_bytes(properties.raw[16:20], "little")  # after 4 uint32 fields
+            gpus += device_type in (1, 2, 3)  # integrated, discrete, virtual GPU; 4 is a CPU
+        return gpus
+    finally:
+        vulkan_lib.vkDestroyInstance(instance, None)
 
 
 def _choose_arch(backend: str) -> str:
@@ -78,7 +96,7 @@ def _choose_arch(backend: str) -> str:
         return "cpu"
     if backend in (gpu, cuda) and _cuda_device_count() > 0:
         return "cuda"
-    if backend in (gpu, vulkan) and _vulkan_answers():
+    if backend in (gpu, vulkan) and _vulkan_gpu_count() > 0:
         return "vulkan"
     logger.warning("physim: no GPU answered (backend=%r); running on the CPU instead.", backend)
     return "cpu"
