@@ -73,11 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a scene script")
     run.add_argument("scene", help="path of a Python scene script")
     run.add_argument("--out", default="out", help="folder the scene writes its outputs to (default: out)")
-    run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed on to the script")
     run.set_defaults(handler=_run)
     info = commands.add_parser("info", help="print backend, GL platform and versions")
     info.set_defaults(handler=_info)
-    args = parser.parse_args(argv)
+    args, script_args = parser.parse_known_args(argv)
+    if script_args and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(script_args)}")
+    args.script_args = script_args  # what `run` does not know goes on to the scene script
     return args.handler(args)
 
 

@@ -39,3 +39,11 @@ def any_perpendicular(n):
     if ti.abs(n[0]) > 0.57735:
         t = ti.Vector([n[1], -n[0], 0.0])
     return t.normalized()
+
+
+@ti.func
+def is_finite(x):
+    """Whether a scalar is neither NaN nor infinite, robust to fast math (which lets the compiler assume
+    ``isnan`` is always false). Checked in single precision: beyond 3.4e38 a state is lost anyway."""
+    bits = ti.bit_cast(ti.cast(x, ti.f32), ti.i32)
+    return (bits & 0x7F800000) != 0x7F800000

@@ -12,7 +12,7 @@ from physim.solvers.rigid.layout import (
     PSEUDO_ANG_VEL, PSEUDO_LIN_VEL,
 )
 from physim.solvers.rigid.shapes import GeomType
-from physim.utils.tmath import quat_integrate, quat_to_matrix
+from physim.utils.tmath import is_finite, quat_integrate, quat_to_matrix
 
 
 @ti.func
@@ -92,7 +92,7 @@ def check_finite(d: ti.template(), env):
     for body in range(d.body_vec3.shape[1]):
         total = d.body_vec3[env, body, POS].sum() + d.body_vec3[env, body, LIN_VEL].sum()
         total += d.body_vec3[env, body, ANG_VEL].sum() + d.body_quat[env, body].sum()
-        if ti.math.isnan(total) or ti.math.isinf(total):
+        if not is_finite(total):
             ti.atomic_min(d.counters[env, FIRST_NONFINITE_BODY], body)
 
 
