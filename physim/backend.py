@@ -126,11 +126,10 @@ def init(backend: str = gpu, precision: str = "32", seed: int | None = None,
     if not logger.handlers:
         logging.basicConfig(format="[physim] %(levelname)s %(message)s")
     if _runtime is not None:
-        requested = (backend if backend in (cpu,) else _runtime.arch, precision, seed, debug)
-        if (backend == cpu and _runtime.arch != "cpu") or requested[1:] != (_runtime.precision, _runtime.seed, _runtime.debug):
-            raise BackendError(
-                f"physim is already initialised with {_runtime}; init() may be called again only with the same arguments"
-            )
+        same_choice = (precision, seed, debug) == (_runtime.precision, _runtime.seed, _runtime.debug)
+        if not same_choice or (backend == cpu and _runtime.arch != "cpu"):
+            raise BackendError(f"physim is already initialised with {_runtime}; init() may be called again only "
+                               "with the same arguments")
         return _runtime
 
     # Taichi phones its version server from a thread unless this is set before ti.init.

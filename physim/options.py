@@ -58,13 +58,10 @@ class RigidOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise v.InvalidValueError(f"RigidOptions.{name}: must be an integer >= 0, got {value!r}")
-        object.__setattr__(self, "contact_margin", v.finite_scalar("RigidOptions", "contact_margin", self.contact_margin, low=0.0))
-        object.__setattr__(self, "penetration_slop",
-                           v.finite_scalar("RigidOptions", "penetration_slop", self.penetration_slop, low=0.0))
-        object.__setattr__(self, "position_correction",
-                           v.finite_scalar("RigidOptions", "position_correction", self.position_correction, low=0.0, high=1.0))
-        object.__setattr__(self, "restitution_threshold",
-                           v.finite_scalar("RigidOptions", "restitution_threshold", self.restitution_threshold, low=0.0))
+        for name in ("contact_margin", "penetration_slop", "restitution_threshold"):
+            object.__setattr__(self, name, v.finite_scalar("RigidOptions", name, getattr(self, name), low=0.0))
+        object.__setattr__(self, "position_correction", v.finite_scalar(
+            "RigidOptions", "position_correction", self.position_correction, low=0.0, high=1.0))
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,8 @@ class VisOptions:
             if not isinstance(light, Light):
                 raise v.InvalidValueError(f"VisOptions.lights[{index}]: must be an options.Light, got {light!r}")
         object.__setattr__(self, "lights", lights)
-        object.__setattr__(self, "ambient_light", v.unit_interval_vector("VisOptions", "ambient_light", self.ambient_light, (3,)))
+        object.__setattr__(self, "ambient_light",
+                           v.unit_interval_vector("VisOptions", "ambient_light", self.ambient_light, (3,)))
         object.__setattr__(self, "background_color",
                            v.unit_interval_vector("VisOptions", "background_color", self.background_color, (3,)))
 

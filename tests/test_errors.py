@@ -118,7 +118,7 @@ def test_setter_shape_and_envs_idx_are_checked():
 def test_diverging_simulation_is_reported_with_step_and_entity():
     # Nothing stops a body falling under absurd gravity: its position overflows to infinity.
     scene = ps.Scene(sim_options=ps.options.SimOptions(dt=1.0, gravity=(0.0, 0.0, -1e37)))
-    ball = scene.add_entity(ps.morphs.Sphere(radius=0.1), name="ball")
+    scene.add_entity(ps.morphs.Sphere(radius=0.1), name="ball")
     scene.build(n_envs=2)
     with pytest.raises(SimulationDivergedError, match=r"step \d+: entity 'ball' in env 0"):
         for _ in range(20):

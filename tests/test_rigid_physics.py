@@ -6,7 +6,8 @@ from conftest import GRAVITY, make_scene, run
 
 import physim as ps
 
-Box, Sphere, Capsule, Cylinder, Rigid = ps.morphs.Box, ps.morphs.Sphere, ps.morphs.Capsule, ps.morphs.Cylinder, ps.materials.Rigid
+Box, Sphere, Capsule, Cylinder = ps.morphs.Box, ps.morphs.Sphere, ps.morphs.Capsule, ps.morphs.Cylinder
+Rigid = ps.materials.Rigid
 
 
 def test_free_fall_follows_ballistics():
@@ -94,8 +95,8 @@ def test_batched_envs_evolve_like_single_scenes():
 
 def test_same_inputs_give_bit_identical_results():
     def simulate():
-        scene, handles = make_scene(*[(Box(size=(0.1, 0.1, 0.1), pos=(0.03 * i, 0, 0.2 + 0.12 * i), euler=(10 * i, 5, 0)),
-                                       Rigid()) for i in range(5)])
+        boxes = [Box(size=(0.1, 0.1, 0.1), pos=(0.03 * i, 0, 0.2 + 0.12 * i), euler=(10 * i, 5, 0)) for i in range(5)]
+        scene, handles = make_scene(*[(box, Rigid()) for box in boxes])
         run(scene, 1.0)
         return np.array([h.get_pos() for h in handles]), np.array([h.get_quat() for h in handles])
 

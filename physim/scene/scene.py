@@ -34,8 +34,10 @@ class Scene:
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
                  vis_options: VisOptions | None = None, viewer_options: ViewerOptions | None = None,
                  show_viewer: bool = False, show_FPS: bool = False, renderer: Any = None) -> None:  # noqa: N803
-        for name, value, kind in (("sim_options", sim_options, SimOptions), ("rigid_options", rigid_options, RigidOptions),
-                                  ("vis_options", vis_options, VisOptions), ("viewer_options", viewer_options, ViewerOptions)):
+        for name, value, kind in (("sim_options", sim_options, SimOptions),
+                                  ("rigid_options", rigid_options, RigidOptions),
+                                  ("vis_options", vis_options, VisOptions),
+                                  ("viewer_options", viewer_options, ViewerOptions)):
             if value is not None and not isinstance(value, kind):
                 raise InvalidValueError(f"Scene.{name}: must be a ps.options.{kind.__name__}, got {value!r}")
         if show_viewer:

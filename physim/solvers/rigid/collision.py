@@ -9,9 +9,31 @@ slot (the point's global index) identifies it from one substep to the next for w
 import taichi as ti
 
 from physim.solvers.rigid.layout import (
-    AABB_MAX, AABB_MIN, CONTACT_COUNT, CONTACT_FRICTION, CONTACT_GEOM_A, CONTACT_GEOM_B, CONTACT_NORMAL,
-    CONTACT_POS, CONTACT_RESTITUTION, CONTACT_SLOT, CONTACTS_WANTED, FRICTION, MAX_CONTACTS_WANTED, GEOM_BODY, GEOM_COLLIDES, GEOM_POS,
-    GEOM_TYPE, PLANE_COUNT, PLANE_START, POINT_COUNT, POINT_RADIUS, POINT_START, RESTITUTION, SEPARATION, SIZE,
+    AABB_MAX,
+    AABB_MIN,
+    CONTACT_COUNT,
+    CONTACT_FRICTION,
+    CONTACT_GEOM_A,
+    CONTACT_GEOM_B,
+    CONTACT_NORMAL,
+    CONTACT_POS,
+    CONTACT_RESTITUTION,
+    CONTACT_SLOT,
+    CONTACTS_WANTED,
+    FRICTION,
+    GEOM_BODY,
+    GEOM_COLLIDES,
+    GEOM_POS,
+    GEOM_TYPE,
+    MAX_CONTACTS_WANTED,
+    PLANE_COUNT,
+    PLANE_START,
+    POINT_COUNT,
+    POINT_RADIUS,
+    POINT_START,
+    RESTITUTION,
+    SEPARATION,
+    SIZE,
 )
 from physim.solvers.rigid.shapes import GeomType
 
@@ -267,4 +289,5 @@ def detect_collisions(d: ti.template(), env):
                     d.geom_vec3[env, geom_b, AABB_MIN] <= d.geom_vec3[env, geom_a, AABB_MAX]).all()
             if candidate:
                 collide_pair(d, env, geom_a, geom_b)
-    d.counters[env, MAX_CONTACTS_WANTED] = ti.max(d.counters[env, MAX_CONTACTS_WANTED], d.counters[env, CONTACTS_WANTED])
+    d.counters[env, MAX_CONTACTS_WANTED] = ti.max(d.counters[env, MAX_CONTACTS_WANTED],
+                                                  d.counters[env, CONTACTS_WANTED])

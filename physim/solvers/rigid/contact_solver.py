@@ -18,10 +18,37 @@ it; a touching contact hit faster than the restitution threshold rebounds at ``-
 import taichi as ti
 
 from physim.solvers.rigid.layout import (
-    ANG_VEL, ARM_A, ARM_B, BETA, COM_WORLD, CONTACT_COUNT, CONTACT_FRICTION, CONTACT_GEOM_A, CONTACT_GEOM_B,
-    CONTACT_NORMAL, CONTACT_POS, CONTACT_RESTITUTION, CONTACT_SLOT, DT, GEOM_BODY, IMPULSE_NORMAL, IMPULSE_POSITION,
-    IMPULSE_TANGENT1, IMPULSE_TANGENT2, LIN_VEL, MASS_NORMAL, MASS_TANGENT1, MASS_TANGENT2, PSEUDO_ANG_VEL,
-    PSEUDO_LIN_VEL, RESTITUTION_THRESHOLD, SEPARATION, SLOP, TANGENT1, TANGENT2, TARGET_NORMAL_VEL,
+    ANG_VEL,
+    ARM_A,
+    ARM_B,
+    BETA,
+    COM_WORLD,
+    CONTACT_COUNT,
+    CONTACT_FRICTION,
+    CONTACT_GEOM_A,
+    CONTACT_GEOM_B,
+    CONTACT_NORMAL,
+    CONTACT_POS,
+    CONTACT_RESTITUTION,
+    CONTACT_SLOT,
+    DT,
+    GEOM_BODY,
+    IMPULSE_NORMAL,
+    IMPULSE_POSITION,
+    IMPULSE_TANGENT1,
+    IMPULSE_TANGENT2,
+    LIN_VEL,
+    MASS_NORMAL,
+    MASS_TANGENT1,
+    MASS_TANGENT2,
+    PSEUDO_ANG_VEL,
+    PSEUDO_LIN_VEL,
+    RESTITUTION_THRESHOLD,
+    SEPARATION,
+    SLOP,
+    TANGENT1,
+    TANGENT2,
+    TARGET_NORMAL_VEL,
 )
 from physim.utils.tmath import any_perpendicular
 
@@ -48,7 +75,8 @@ def _effective_mass(d: ti.template(), env, body_a, body_b, arm_a, arm_b, directi
 
 
 @ti.func
-def _relative_velocity(d: ti.template(), env, contact, body_a, body_b, lin_slot: ti.template(), ang_slot: ti.template()):
+def _relative_velocity(d: ti.template(), env, contact, body_a, body_b, lin_slot: ti.template(),
+                       ang_slot: ti.template()):
     arm_a = d.contact_vec3[env, contact, ARM_A]
     arm_b = d.contact_vec3[env, contact, ARM_B]
     velocity_a = d.body_vec3[env, body_a, lin_slot] + d.body_vec3[env, body_a, ang_slot].cross(arm_a)

@@ -7,9 +7,29 @@ Each function advances one env; the step kernel calls them in order for every en
 import taichi as ti
 
 from physim.solvers.rigid.layout import (
-    AABB_LOCAL_HI, AABB_LOCAL_LO, AABB_MAX, AABB_MIN, ANG_VEL, COM_LOCAL, COM_WORLD, DT, FIRST_NONFINITE_BODY,
-    GEOM_BODY, GEOM_POS, MAX_CONTACTS_WANTED, GEOM_TYPE, GRAVITY_X, INERTIA, INV_INERTIA, LIN_VEL, LOCAL_POS, MARGIN, NO_BODY, POS,
-    PSEUDO_ANG_VEL, PSEUDO_LIN_VEL,
+    AABB_LOCAL_HI,
+    AABB_LOCAL_LO,
+    AABB_MAX,
+    AABB_MIN,
+    ANG_VEL,
+    COM_LOCAL,
+    COM_WORLD,
+    DT,
+    FIRST_NONFINITE_BODY,
+    GEOM_BODY,
+    GEOM_POS,
+    GEOM_TYPE,
+    GRAVITY_X,
+    INERTIA,
+    INV_INERTIA,
+    LIN_VEL,
+    LOCAL_POS,
+    MARGIN,
+    MAX_CONTACTS_WANTED,
+    NO_BODY,
+    POS,
+    PSEUDO_ANG_VEL,
+    PSEUDO_LIN_VEL,
 )
 from physim.solvers.rigid.shapes import GeomType
 from physim.utils.tmath import is_finite, quat_integrate, quat_to_matrix

@@ -17,13 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-from physim.errors import SimulationDivergedError
 from physim.options import RigidOptions, SimOptions
-from physim.solvers.rigid import layout as L
+from physim.solvers.rigid import layout as L  # noqa: N812 - read as a namespace of slot names
 from physim.solvers.rigid.collision import detect_collisions
 from physim.solvers.rigid.contact_solver import solve_contacts
 from physim.solvers.rigid.dynamics import (
-    check_finite, integrate_positions, integrate_velocities, start_step, update_kinematics,
+    check_finite,
+    integrate_positions,
+    integrate_velocities,
+    start_step,
+    update_kinematics,
 )
 from physim.solvers.rigid.shapes import GeomType, Shape
 from physim.utils.rotations import quat_to_matrix
@@ -63,7 +66,8 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
                  contact_int: nd(ti.i32, 3), contact_vec3: nd(vec3, 3), contact_scalar: nd(None, 3),
                  warm_geom: nd(ti.i32, 2), warm_impulse: nd(vec3, 2), counters: nd(ti.i32, 2),
-                 params: nd(None, 1), iterations: nd(ti.i32, 1), n_substeps: ti.i32, serial: ti.template()) -> ti.types.vector(3, ti.i32):
+                 params: nd(None, 1), iterations: nd(ti.i32, 1), n_substeps: ti.i32,
+                 serial: ti.template()) -> ti.types.vector(3, ti.i32):
     ti.loop_config(serialize=serial)
     for env in range(body_vec3.shape[0]):
         # The bundle is a compile-time Python object: it must go straight into a ti.func call.
@@ -139,7 +143,8 @@ class RigidSolver:
                                int(body.collides))
             geom_scalar[index] = (body.friction, body.restitution, shape.point_radius)
             geom_vec3[index, L.SIZE] = shape.size
-            geom_vec3[index, L.AABB_LOCAL_LO], geom_vec3[index, L.AABB_LOCAL_HI] = np.nan_to_num(shape.local_aabb, posinf=1e6, neginf=-1e6)
+            # A plane's bounds are infinite and never used: keep them finite for single precision.
+            geom_vec3[index, [L.AABB_LOCAL_LO, L.AABB_LOCAL_HI]] = np.clip(shape.local_aabb, -1e6, 1e6)
             points.append(shape.points)
             planes.append(shape.planes)
             n_points += len(shape.points)
