@@ -22,10 +22,11 @@ from physim.solvers.rigid.layout import (
     CONTACTS_WANTED,
     FRICTION,
     GEOM_BODY,
-    GEOM_COLLIDES,
     GEOM_POS,
     GEOM_TYPE,
     MAX_CONTACTS_WANTED,
+    N_BOUNDED_GEOMS,
+    N_UNBOUNDED_GEOMS,
     PLANE_COUNT,
     PLANE_START,
     POINT_COUNT,
@@ -267,27 +268,52 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
 
 
 @ti.func
+def _may_collide(d: ti.template(), geom_a, geom_b):
+    body_a = d.geom_model_int[geom_a, GEOM_BODY]
+    body_b = d.geom_model_int[geom_b, GEOM_BODY]
+    return body_a != body_b and (d.body_inv_mass[body_a] > 0 or d.body_inv_mass[body_b] > 0)
+
+
+@ti.func
+def sort_along_x(d: ti.template(), env):
+    """Keep the env's bounded geoms sorted by the low x of their boxes. Insertion sort on last substep's
+    order: bodies move little per substep, so this is close to linear in their number."""
+    for i in range(1, d.int_params[N_BOUNDED_GEOMS]):
+        geom = d.sweep_order[env, i]
+        key = d.geom_vec3[env, geom, AABB_MIN][0]
+        j = i - 1
+        while j >= 0 and d.geom_vec3[env, d.sweep_order[env, j], AABB_MIN][0] > key:
+            d.sweep_order[env, j + 1] = d.sweep_order[env, j]
+            j -= 1
+        d.sweep_order[env, j + 1] = geom
+
+
+@ti.func
 def detect_collisions(d: ti.template(), env):
-    """All contacts of one env: every pair of colliding geoms of different bodies, at least one movable,
-    whose speculative bounding boxes overlap (planes are unbounded and pair with every movable geom)."""
+    """All contacts of one env. Broad phase: sweep and prune along x over the sorted bounding boxes of
+    the bounded geoms (every pair of different bodies, at least one movable, whose speculative boxes
+    overlap); unbounded geoms (planes) pair with every bounded geom. Then the narrow phase per pair."""
     d.counters[env, CONTACT_COUNT] = 0
     d.counters[env, CONTACTS_WANTED] = 0
-    n_geoms = d.geom_vec3.shape[1]
-    for geom_a in range(n_geoms):
-        body_a = d.geom_model_int[geom_a, GEOM_BODY]
-        if d.geom_model_int[geom_a, GEOM_COLLIDES] == 0 or d.geom_model_int[geom_a, GEOM_TYPE] == GeomType.PLANE:
-            continue
-        for geom_b in range(n_geoms):
-            body_b = d.geom_model_int[geom_b, GEOM_BODY]
-            if d.geom_model_int[geom_b, GEOM_COLLIDES] == 0 or body_a == body_b:
-                continue
-            if d.body_inv_mass[body_a] == 0 and d.body_inv_mass[body_b] == 0:
-                continue
-            candidate = d.geom_model_int[geom_b, GEOM_TYPE] == GeomType.PLANE
-            if not candidate and geom_b > geom_a:
-                candidate = (d.geom_vec3[env, geom_a, AABB_MIN] <= d.geom_vec3[env, geom_b, AABB_MAX]).all() and (
-                    d.geom_vec3[env, geom_b, AABB_MIN] <= d.geom_vec3[env, geom_a, AABB_MAX]).all()
-            if candidate:
-                collide_pair(d, env, geom_a, geom_b)
+    sort_along_x(d, env)
+    n_bounded = d.int_params[N_BOUNDED_GEOMS]
+    for i in range(n_bounded):
+        geom_a = d.sweep_order[env, i]
+        low_a = d.geom_vec3[env, geom_a, AABB_MIN]
+        high_a = d.geom_vec3[env, geom_a, AABB_MAX]
+        for j in range(i + 1, n_bounded):
+            geom_b = d.sweep_order[env, j]
+            low_b = d.geom_vec3[env, geom_b, AABB_MIN]
+            if low_b[0] > high_a[0]:
+                break
+            high_b = d.geom_vec3[env, geom_b, AABB_MAX]
+            overlap = (low_b[1] <= high_a[1] and low_a[1] <= high_b[1] and low_b[2] <= high_a[2]
+                       and low_a[2] <= high_b[2])
+            if overlap and _may_collide(d, geom_a, geom_b):
+                collide_pair(d, env, ti.min(geom_a, geom_b), ti.max(geom_a, geom_b))
+        for k in range(d.int_params[N_UNBOUNDED_GEOMS]):
+            plane = d.broadphase_geoms[n_bounded + k]
+            if _may_collide(d, geom_a, plane):
+                collide_pair(d, env, geom_a, plane)
     d.counters[env, MAX_CONTACTS_WANTED] = ti.max(d.counters[env, MAX_CONTACTS_WANTED],
                                                   d.counters[env, CONTACTS_WANTED])

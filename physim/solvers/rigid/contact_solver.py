@@ -42,6 +42,7 @@ from physim.solvers.rigid.layout import (
     MASS_TANGENT1,
     MASS_TANGENT2,
     PSEUDO_ANG_VEL,
+    POSITION_ITERATIONS,
     PSEUDO_LIN_VEL,
     RESTITUTION_THRESHOLD,
     SEPARATION,
@@ -49,6 +50,7 @@ from physim.solvers.rigid.layout import (
     TANGENT1,
     TANGENT2,
     TARGET_NORMAL_VEL,
+    VELOCITY_ITERATIONS,
 )
 from physim.utils.tmath import any_perpendicular
 
@@ -148,7 +150,7 @@ def prepare_contacts(d: ti.template(), env):
 
 @ti.func
 def solve_velocities(d: ti.template(), env):
-    for _ in range(d.iterations[0]):
+    for _ in range(d.int_params[VELOCITY_ITERATIONS]):
         for contact in range(d.counters[env, CONTACT_COUNT]):
             body_a, body_b = _bodies(d, env, contact)
             normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
@@ -185,7 +187,7 @@ def solve_velocities(d: ti.template(), env):
 def solve_positions(d: ti.template(), env):
     """Split impulses: pseudo-velocities that remove a fraction of the penetration beyond the slop."""
     dt = d.params[DT]
-    for _ in range(d.iterations[1]):
+    for _ in range(d.int_params[POSITION_ITERATIONS]):
         for contact in range(d.counters[env, CONTACT_COUNT]):
             depth = -d.contact_scalar[env, contact, SEPARATION] - d.params[SLOP]
             if depth > 0:

@@ -47,6 +47,9 @@ NO_BODY = 2**30
 # params (float): solver constants passed as one small array
 DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, MARGIN, SLOP, BETA, RESTITUTION_THRESHOLD = range(8)
 N_PARAMS = 8
+# int_params: counts and iteration numbers
+VELOCITY_ITERATIONS, POSITION_ITERATIONS, N_BOUNDED_GEOMS, N_UNBOUNDED_GEOMS = range(4)
+N_INT_PARAMS = 4
 
 
 def nd(dtype, ndim: int):
@@ -62,7 +65,7 @@ class RigidArrays:
     def __init__(self, body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
                  geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat, body_inv_inertia_world,
                  geom_vec3, geom_rot, geom_margin, contact_int, contact_vec3, contact_scalar, warm_geom,
-                 warm_impulse, counters, params, iterations):
+                 warm_impulse, counters, params, int_params, broadphase_geoms, sweep_order):
         self.body_inv_mass = body_inv_mass
         self.body_model_vec3 = body_model_vec3
         self.body_model_mat3 = body_model_mat3
@@ -85,4 +88,6 @@ class RigidArrays:
         self.warm_impulse = warm_impulse
         self.counters = counters
         self.params = params
-        self.iterations = iterations
+        self.int_params = int_params
+        self.broadphase_geoms = broadphase_geoms
+        self.sweep_order = sweep_order

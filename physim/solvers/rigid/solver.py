@@ -66,7 +66,8 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
                  contact_int: nd(ti.i32, 3), contact_vec3: nd(vec3, 3), contact_scalar: nd(None, 3),
                  warm_geom: nd(ti.i32, 2), warm_impulse: nd(vec3, 2), counters: nd(ti.i32, 2),
-                 params: nd(None, 1), iterations: nd(ti.i32, 1), n_substeps: ti.i32,
+                 params: nd(None, 1), int_params: nd(ti.i32, 1), broadphase_geoms: nd(ti.i32, 1),
+                 sweep_order: nd(ti.i32, 2), n_substeps: ti.i32,
                  serial: ti.template()) -> ti.types.vector(3, ti.i32):
     ti.loop_config(serialize=serial)
     for env in range(body_vec3.shape[0]):
@@ -75,7 +76,7 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                                    geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
                                    body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int,
                                    contact_vec3, contact_scalar, warm_geom, warm_impulse, counters, params,
-                                   iterations), env, n_substeps)
+                                   int_params, broadphase_geoms, sweep_order), env, n_substeps)
     # Health of the step, reduced over envs: (most contacts any env wanted, first env and body gone non-finite).
     health = ti.Vector([0, -1, -1])
     ti.loop_config(serialize=True)
@@ -191,7 +192,16 @@ class RigidSolver:
             self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin, opts.penetration_slop,
             opts.position_correction, opts.restitution_threshold)
         self._params = upload(params, _scalar(f))
-        self._iterations = upload(np.array([opts.iterations, opts.position_iterations], np.int32), ti.i32)
+        # Broad phase lists: geoms with bounds (swept along x) first, then unbounded ones (planes).
+        colliding = [index for index, body in enumerate(bodies) if body.collides]
+        unbounded = [g for g in colliding if bodies[g].shape.type == GeomType.PLANE]
+        self._bounded = np.array([g for g in colliding if g not in set(unbounded)], np.int32)
+        int_params = np.zeros(L.N_INT_PARAMS, np.int32)
+        int_params[[L.VELOCITY_ITERATIONS, L.POSITION_ITERATIONS, L.N_BOUNDED_GEOMS, L.N_UNBOUNDED_GEOMS]] = (
+            opts.iterations, opts.position_iterations, len(self._bounded), len(unbounded))
+        self._int_params = upload(int_params, ti.i32)
+        self._broadphase_geoms = upload(np.array([*self._bounded, *unbounded, 0], np.int32), ti.i32)
+        self._work["sweep_order"] = ti.ndarray(ti.i32, (batch, len(self._bounded) + 1))
         self.reset()
 
     def _initial_contact_capacity(self) -> int:
@@ -227,7 +237,8 @@ class RigidSolver:
             return None
         wanted, bad_env, bad_body = _step_kernel(
             **self._model, **self._state, **self._work, **self._contacts, params=self._params,
-            iterations=self._iterations, n_substeps=n_substeps, serial=self.n_batch == 1)
+            int_params=self._int_params, broadphase_geoms=self._broadphase_geoms, n_substeps=n_substeps,
+            serial=self.n_batch == 1)
         if wanted > self.contact_capacity:
             self._allocate_contacts(2 * wanted)
         return None if bad_env < 0 else (int(bad_env), int(bad_body))
@@ -245,6 +256,9 @@ class RigidSolver:
             quat[:] = (1.0, 0.0, 0.0, 0.0)
         self._state["body_vec3"].from_numpy(body_vec3)
         self._state["body_quat"].from_numpy(quat)
+        order = self._work["sweep_order"].to_numpy()
+        order[envs, : len(self._bounded)] = self._bounded
+        self._work["sweep_order"].from_numpy(order)
         self._forget_contacts(envs)
 
     def _forget_contacts(self, envs: np.ndarray) -> None:
@@ -259,7 +273,8 @@ class RigidSolver:
         return dict(pos=body_vec3[:, :, L.POS].copy(), quat=self._state["body_quat"].to_numpy(),
                     lin_vel=body_vec3[:, :, L.LIN_VEL].copy(), ang_vel=body_vec3[:, :, L.ANG_VEL].copy(),
                     warm_geom=self._contacts["warm_geom"].to_numpy(),
-                    warm_impulse=self._contacts["warm_impulse"].to_numpy())
+                    warm_impulse=self._contacts["warm_impulse"].to_numpy(),
+                    sweep_order=self._work["sweep_order"].to_numpy())
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         body_vec3 = self._state["body_vec3"].to_numpy()
@@ -269,6 +284,7 @@ class RigidSolver:
         self._state["body_quat"].from_numpy(np.asarray(state["quat"], self.float_type))
         self._contacts["warm_geom"].from_numpy(np.asarray(state["warm_geom"], np.int32))
         self._contacts["warm_impulse"].from_numpy(np.asarray(state["warm_impulse"], self.float_type))
+        self._work["sweep_order"].from_numpy(np.asarray(state["sweep_order"], np.int32))
 
     # ------------------------------------------------------------------ per-body access
     def body_pose(self) -> tuple[np.ndarray, np.ndarray]:
