@@ -36,7 +36,9 @@ class SimOptions:
 class RigidOptions:
     """Knobs of the rigid contact solver (sequential impulses with warm starting).
 
-    iterations: velocity iterations of the projected Gauss-Seidel contact solve per substep.
+    iterations: the most velocity sweeps of the projected Gauss-Seidel contact solve per substep.
+    tolerance: the solve stops early once no sweep changes a contact's velocity by more than this, m/s.
+        Warm-started resting contacts meet it in a few sweeps; fresh impacts and tall stacks use more.
     position_iterations: iterations of the split-impulse pass that removes penetration without
         adding kinetic energy.
     contact_margin: distance, m, under which a contact is generated before surfaces touch; the solver
@@ -46,7 +48,8 @@ class RigidOptions:
     restitution_threshold: approach speed, m/s, under which impacts do not bounce, so bodies come to rest.
     """
 
-    iterations: int = 20
+    iterations: int = 60
+    tolerance: float = 1e-4
     position_iterations: int = 4
     contact_margin: float = 0.01
     penetration_slop: float = 0.0005
@@ -58,7 +61,7 @@ class RigidOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise v.InvalidValueError(f"RigidOptions.{name}: must be an integer >= 0, got {value!r}")
-        for name in ("contact_margin", "penetration_slop", "restitution_threshold"):
+        for name in ("contact_margin", "penetration_slop", "restitution_threshold", "tolerance"):
             object.__setattr__(self, name, v.finite_scalar("RigidOptions", name, getattr(self, name), low=0.0))
         object.__setattr__(self, "position_correction", v.finite_scalar(
             "RigidOptions", "position_correction", self.position_correction, low=0.0, high=1.0))

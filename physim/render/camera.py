@@ -90,7 +90,7 @@ class Camera:
         self._res = _resolution(res)
         self._fov = v.finite_scalar("Camera", "fov", fov, low=0.0, low_open=True)
         if self._fov >= 180.0:
-            raise InvalidValueError(f"Camera.fov: must be < 180 degrees (it is the vertical field of view), got {fov!r}")
+            raise InvalidValueError(f"Camera.fov: must be < 180 degrees (the vertical field of view), got {fov!r}")
         self._near = v.positive("Camera", "near", near)
         self._far = v.positive("Camera", "far", far)
         if self._far <= self._near:
@@ -241,9 +241,10 @@ class Camera:
         if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
             raise InvalidValueError(f"Camera.transform: must be a finite 4x4 matrix, got shape {matrix.shape}")
         rotation = matrix[:3, :3]
-        if not np.allclose(matrix[3], (0.0, 0.0, 0.0, 1.0)) or not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6) \
-                or np.linalg.det(rotation) <= 0:
-            raise InvalidValueError("Camera.transform: must be a rigid transform (orthonormal rotation, last row 0 0 0 1)")
+        rigid = (np.allclose(matrix[3], (0.0, 0.0, 0.0, 1.0)) and np.linalg.det(rotation) > 0
+                 and np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6))
+        if not rigid:
+            raise InvalidValueError("Camera.transform: must be rigid (orthonormal rotation, last row 0 0 0 1)")
         distance = float(np.linalg.norm(np.subtract(self._lookat, self._pos))) or 1.0
         pos = matrix[:3, 3]
         self._pos = tuple(float(x) for x in pos)
@@ -322,7 +323,8 @@ class Camera:
         if self._recording == "step":
             writer = self._writer
             assert writer is not None
-            if save_to_filename is not None and check_video_path("Camera.stop_recording", save_to_filename) != writer.path:
+            if save_to_filename is not None and \
+                    check_video_path("Camera.stop_recording", save_to_filename) != writer.path:
                 raise InvalidValueError(f"Camera.stop_recording: this recording goes to {str(writer.path)!r} (given to "
                                         f"start_recording); got save_to_filename={str(save_to_filename)!r}")
             if fps is not None and check_fps("Camera.stop_recording", fps) != writer.fps:

@@ -145,10 +145,14 @@ def import_pyrender() -> ModuleType:
         np.infty = np.inf  # type: ignore[attr-defined]
     try:
         import OpenGL
+        import OpenGL.error
 
-        # PyOpenGL checks glGetError after every call by default, which costs a third of a frame's
-        # Python time. physim checks once per frame instead (GLContext.check_errors).
+        if select_platform() == "egl":
+            import OpenGL.EGL  # its error module needs error checking on when imported (PyOpenGL 3.1)
+        # PyOpenGL checks glGetError after every GL call by default (wrappers read the flag when OpenGL.GL
+        # is imported); physim checks once per frame instead (GLContext.check_errors).
         OpenGL.ERROR_CHECKING = False
+        OpenGL._configflags.ERROR_CHECKING = False
         import pyrender
     except Exception as exc:  # ImportError, or a platform library failing to load
         raise RenderError(f"could not import pyrender/PyOpenGL: {exc}. On Debian/Ubuntu: {APT_PACKAGES}") from None
@@ -220,11 +224,11 @@ class GLContext:
             raise RenderError(
                 f"could not create a headless OpenGL context on platform {self.platform_name!r}: "
                 f"{type(exc).__name__}: {exc}. On Debian/Ubuntu: {APT_PACKAGES}") from None
-        from physim.render.gl_programs import NORMALS_SHADER_DIR, CachedProgramCache
+        from physim.render.gl_programs import COLOR_SHADER_DIRS, NORMALS_SHADER_DIRS, CachedProgramCache
 
         # Shared by every renderer in this context: pyrender's programs depend on flags, not on a scene.
-        self.program_cache = CachedProgramCache()
-        self.normals_program_cache = CachedProgramCache(shader_dir=NORMALS_SHADER_DIR)
+        self.program_cache = CachedProgramCache(COLOR_SHADER_DIRS)
+        self.normals_program_cache = CachedProgramCache(NORMALS_SHADER_DIRS)
 
     @contextmanager
     def session(self) -> Iterator[None]:

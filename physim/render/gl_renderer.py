@@ -2,10 +2,11 @@
 
 What changes from pyrender 0.1.45, and why:
 
-- Framebuffers are kept per (width, height, samples), so cameras of different resolutions sharing one
+- Framebuffers are kept per (width, height, samples, colour format), so cameras of different resolutions sharing one
   scene do not reallocate them on every switch. Only the colour pass is multisampled (anti-aliased);
   depth-only, segmentation and normal passes draw into single-sample buffers, so their pixels are
-  exact (no blending of ids or normals at edges) and cheaper.
+  exact (no blending of ids or normals at edges) and cheaper. The normal pass draws into a float
+  (RGBA32F) colour buffer, so normals come back as float32 without any encoding.
 - Readback goes into preallocated host buffers, in RGBA (always 4-byte aligned rows, whatever the
   width), and is returned raw (bottom row first, non-linear depth): the rasteriser converts it straight
   into the caller's output arrays, so a frame allocates nothing else.
@@ -13,7 +14,9 @@ What changes from pyrender 0.1.45, and why:
   cleared to "lit". Shadow maps are ``shadow_map_size`` pixels wide instead of a fixed 2048.
 - The shader program caches are shared by every renderer of the process's GL context, and
   ``delete`` frees only this renderer's meshes, textures and framebuffers.
-- ``_compute_max_n_lights`` is memoised (pyrender queries the driver once per mesh per frame).
+- Light uniforms are computed once per pass (pyrender: once per mesh), light arrays in the shaders are
+  sized to the scene's lights, directional shadow cameras are fitted to the scene's bounding sphere,
+  and opaque meshes are drawn nearest first so hidden pixels are not shaded.
 
 Imported only after :func:`physim.render.gl.import_pyrender`.
 """
@@ -24,12 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from OpenGL import GL
-from pyrender import RenderFlags
-from pyrender.renderer import Renderer
-from pyrender.texture import Texture
 
-from physim.render.gl import GLContext
+from physim.render.gl import GLContext, import_pyrender
+
+import_pyrender()  # chooses the GL platform before OpenGL is imported below
+
+from OpenGL import GL  # noqa: E402
+from pyrender import DirectionalLight, OrthographicCamera, RenderFlags  # noqa: E402
+from pyrender.renderer import Renderer  # noqa: E402
+from pyrender.texture import Texture  # noqa: E402
 
 _DATA_PASS_FLAGS = RenderFlags.DEPTH_ONLY | RenderFlags.SEG
 
@@ -44,13 +50,15 @@ class _Framebuffer:
     samples: int
     width: int
     height: int
-    color_host: np.ndarray | None = None  # (height, width, 4) uint8, bottom row first
+    float_color: bool  # RGBA32F (exact normals) instead of RGBA8
+    color_host: np.ndarray | None = None  # (height, width, 4) uint8 or float32, bottom row first
     depth_host: np.ndarray | None = None  # (height, width) float32 window depth in [0, 1]
 
     @classmethod
-    def create(cls, width: int, height: int, samples: int) -> _Framebuffer:
+    def create(cls, width: int, height: int, samples: int, float_color: bool = False) -> _Framebuffer:
         color_buffer, depth_buffer = GL.glGenRenderbuffers(2)
-        for buffer, fmt in ((color_buffer, GL.GL_RGBA8), (depth_buffer, GL.GL_DEPTH_COMPONENT24)):
+        color_format = GL.GL_RGBA32F if float_color else GL.GL_RGBA8
+        for buffer, fmt in ((color_buffer, color_format), (depth_buffer, GL.GL_DEPTH_COMPONENT24)):
             GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, buffer)
             if samples > 1:
                 GL.glRenderbufferStorageMultisample(GL.GL_RENDERBUFFER, samples, fmt, width, height)
@@ -60,15 +68,27 @@ class _Framebuffer:
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, framebuffer)
         GL.glFramebufferRenderbuffer(GL.GL_DRAW_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, color_buffer)
         GL.glFramebufferRenderbuffer(GL.GL_DRAW_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, depth_buffer)
-        fb = cls(int(framebuffer), int(color_buffer), int(depth_buffer), samples, width, height)
+        fb = cls(int(framebuffer), int(color_buffer), int(depth_buffer), samples, width, height, float_color)
         if samples <= 1:
-            fb.color_host = np.empty((height, width, 4), dtype=np.uint8)
+            fb.color_host = np.empty((height, width, 4), dtype=np.float32 if float_color else np.uint8)
             fb.depth_host = np.empty((height, width), dtype=np.float32)
         return fb
 
     def delete(self) -> None:
         GL.glDeleteFramebuffers(1, [self.framebuffer])
         GL.glDeleteRenderbuffers(2, [self.color_buffer, self.depth_buffer])
+
+
+class _UniformRecorder:
+    """Stands in for a shader program while pyrender binds lights: forwards and records each uniform."""
+
+    def __init__(self, program: Any) -> None:
+        self.program = program
+        self.calls: list[tuple[str, Any, Any]] = []  # (name, value, texture or None)
+
+    def set_uniform(self, name: str, value: Any, unsigned: bool = False) -> None:
+        self.calls.append((name, value, None))
+        self.program.set_uniform(name, value, unsigned)
 
 
 class PhysimRenderer(Renderer):
@@ -81,10 +101,12 @@ class PhysimRenderer(Renderer):
         self.color_samples = int(color_samples)
         self.shadow_map_size = int(shadow_map_size)
         self.shadow_casters: set[Any] = set()  # light nodes that render a shadow map
+        self.light_counts = (4, 4, 4)  # (directional, spot, point) lights of the scene, set by the rasteriser
         self.read_color = True  # what _read_main_framebuffer reads back, set per pass by the rasteriser
         self.read_depth = True
-        self._framebuffers: dict[tuple[int, int, int], _Framebuffer] = {}
+        self._framebuffers: dict[tuple[int, int, int, bool], _Framebuffer] = {}
         self._target: _Framebuffer | None = None
+        self._float_color = False  # set for the normal pass
         self._cleared_shadow_maps: set[int] = set()
         self._max_lights: dict[int, list[int]] = {}
 
@@ -95,27 +117,31 @@ class PhysimRenderer(Renderer):
         """Draw one pass and return the raw (color RGBA, window depth) host buffers, bottom row first.
 
         The buffers are reused by the next pass of the same kind and size: copy out what you keep.
-        ``normals`` draws physim's world-normal program in place of pyrender's segmentation one.
+        ``normals`` draws physim's world-normal program in place of pyrender's segmentation one, into a
+        float colour buffer (the colour returned is then float32 RGBA: the normal, and 1).
         """
         self.read_color, self.read_depth = read_color, read_depth
         if normals:
+            # World normals as float32 RGB straight from the shader: no encoding, nothing to decode.
             self._program_cache, saved = self._normals_program_cache, self._program_cache
+            self._float_color = True
             try:
                 return self.render(scene, flags | RenderFlags.SEG | RenderFlags.OFFSCREEN, seg_node_map)
             finally:
                 self._program_cache = saved
+                self._float_color = False
         return self.render(scene, flags | RenderFlags.OFFSCREEN, seg_node_map)
 
-    def _framebuffer(self, width: int, height: int, samples: int) -> _Framebuffer:
-        key = (width, height, samples)
+    def _framebuffer(self, width: int, height: int, samples: int, float_color: bool = False) -> _Framebuffer:
+        key = (width, height, samples, float_color)
         fb = self._framebuffers.get(key)
         if fb is None:
-            fb = self._framebuffers[key] = _Framebuffer.create(width, height, samples)
+            fb = self._framebuffers[key] = _Framebuffer.create(width, height, samples, float_color)
         return fb
 
     def _configure_forward_pass_viewport(self, flags: int) -> None:
         samples = 1 if flags & _DATA_PASS_FLAGS else self.color_samples
-        self._target = self._framebuffer(self.viewport_width, self.viewport_height, samples)
+        self._target = self._framebuffer(self.viewport_width, self.viewport_height, samples, self._float_color)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._target.framebuffer)
         GL.glViewport(0, 0, self.viewport_width, self.viewport_height)
         GL.glEnable(GL.GL_DEPTH_TEST)
@@ -143,7 +169,8 @@ class PhysimRenderer(Renderer):
             GL.glReadPixels(0, 0, width, height, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT, target.depth_host)
             depth = target.depth_host
         if read_color:
-            GL.glReadPixels(0, 0, width, height, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, target.color_host)
+            pixel_type = GL.GL_FLOAT if target.float_color else GL.GL_UNSIGNED_BYTE
+            GL.glReadPixels(0, 0, width, height, GL.GL_RGBA, pixel_type, target.color_host)
             color = target.color_host
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
@@ -185,10 +212,83 @@ class PhysimRenderer(Renderer):
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glDisable(GL.GL_BLEND)
 
+    def render(self, scene: Any, flags: int, seg_node_map: dict | None = None) -> Any:
+        self._lighting_memo: dict[int, list[tuple[str, Any, Any]]] = {}  # light poses may change between frames
+        return super().render(scene, flags, seg_node_map)
+
+    def _bind_lighting(self, scene: Any, program: Any, node: Any, flags: int) -> None:
+        """pyrender's light binding, computed once per pass instead of once per mesh.
+
+        pyrender recomputes every light's pose, and each shadow light's view-projection (a matrix
+        inverse), for every mesh it draws. With at most MAX_N_LIGHTS lights per kind all lights are bound
+        for every mesh, so the uniform values are the same for all meshes of a pass; the memo records
+        them on the first mesh and replays them (shadow maps are re-bound to the same texture units,
+        which keeps pyrender's per-mesh texture-unit allocation intact).
+        """
+        recorded = self._lighting_memo.get(flags)
+        if recorded is None:
+            limits = self._compute_max_n_lights(flags)
+            counts = (len(scene.directional_light_nodes), len(scene.spot_light_nodes), len(scene.point_light_nodes))
+            if any(count > limit for count, limit in zip(counts, limits, strict=True)):
+                super()._bind_lighting(scene, program, node, flags)  # pyrender picks lights per mesh: no memo
+                return
+            recorder = _UniformRecorder(program)
+            super()._bind_lighting(scene, recorder, node, flags)  # type: ignore[arg-type]
+            recorded = self._lighting_memo[flags] = recorder.calls
+            return
+        for name, value, texture in recorded:
+            if texture is not None:
+                self._bind_texture(texture, name, program)
+            else:
+                program.set_uniform(name, value)
+
+    def _bind_texture(self, texture: Any, uniform_name: str, program: Any) -> None:
+        if isinstance(program, _UniformRecorder):
+            program.calls.append((uniform_name, None, texture))
+            program = program.program
+        super()._bind_texture(texture, uniform_name, program)
+
+    def _get_light_cam_matrices(self, scene: Any, light_node: Any, flags: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shadow camera of a directional light fitted to the scene's bounding sphere.
+
+        pyrender's orthographic shadow camera spans twice the bounding box diagonal on each side, which
+        wastes three quarters of the shadow map; the bounding sphere (radius = half the diagonal) is
+        enough, so the same map resolves twice finer.
+        """
+        if not isinstance(light_node.light, DirectionalLight):
+            return super()._get_light_cam_matrices(scene, light_node, flags)
+        scale = max(float(scene.scale), 1e-6)
+        radius = 0.5 * scale * 1.02  # a little margin so edges of the scene are not clipped
+        pose = scene.get_pose(light_node).copy()
+        direction = -pose[:3, 2]
+        pose[:3, 3] = scene.centroid - direction * scale
+        camera = OrthographicCamera(xmag=radius, ymag=radius, znear=scale - radius * 1.01, zfar=scale + radius * 1.01)
+        return np.linalg.inv(pose), camera.get_projection_matrix()
+
+    def _sorted_mesh_nodes(self, scene: Any) -> list[Any]:
+        """Opaque meshes nearest first (so hidden pixels fail the depth test before shading), then
+        transparent ones farthest first (for blending). pyrender draws opaque meshes farthest first."""
+        camera_position = scene.get_pose(scene.main_camera_node)[:3, 3]
+        solid, transparent = [], []
+        for node in scene.mesh_nodes:
+            (transparent if node.mesh.is_transparent else solid).append(node)
+        distance = {node: float(np.linalg.norm(scene.get_pose(node)[:3, 3] - camera_position))
+                    for node in scene.mesh_nodes}
+        solid.sort(key=distance.__getitem__)
+        transparent.sort(key=distance.__getitem__, reverse=True)
+        return solid + transparent
+
     def _compute_max_n_lights(self, flags: int) -> list[int]:
+        """Light array sizes of the shaders: the scene's own light counts (at least 1), within pyrender's limits.
+
+        pyrender sizes them by the texture units left (26 directional lights with shadows on llvmpipe),
+        and dynamically indexed arrays of that size make the fragment shader several times slower.
+        """
         key = flags & RenderFlags.SHADOWS_ALL
         if key not in self._max_lights:
-            self._max_lights[key] = super()._compute_max_n_lights(flags)
+            limits = super()._compute_max_n_lights(flags)
+            self._max_lights[key] = [max(1, min(limit, count))
+                                     for limit, count in zip(limits, self.light_counts, strict=True)]
         return self._max_lights[key]
 
     # --- lifetime --------------------------------------------------------------------------------------

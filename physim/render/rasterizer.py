@@ -5,11 +5,12 @@ lights, ambient light and background. Per frame it only copies the items' world 
 ``view.poses(env_idx)`` call) into the nodes, points the scene at the camera's node, and draws the passes
 asked for:
 
-- colour (anti-aliased, lit, shadowed): RGB, and the depth that comes with it;
-- depth only, when depth is asked without colour and no data pass provides it;
+- colour (anti-aliased, lit, shadowed): RGB;
+- depth only (single-sample), when depth is asked and no segmentation/normal pass provides it;
 - segmentation: each node drawn in a flat colour encoding ``entity_index + 1`` in 24 bits, without
   anti-aliasing, so decoding is exact (-1 for background);
-- normals: the world normal, octahedron-encoded in 32 bits by physim's shader (see shaders/normals/).
+- normals: the world normal, written as float32 by physim's shader (see shaders/normals/) into a float
+  colour buffer, single-sample: exact per pixel, zero for background.
 
 Depth is z-depth in metres (along the optical axis), 0 where nothing is hit.
 """
@@ -63,7 +64,7 @@ class Rasterizer:
     """
 
     def __init__(self, view: RenderView, vis_options: VisOptions, *, antialias_samples: int = 4,
-                 shadow_map_size: int = 2048) -> None:
+                 shadow_map_size: int = 1024) -> None:
         if not isinstance(view, RenderView):
             raise InvalidValueError(f"Rasterizer.view: must be a RenderView, got {view!r}")
         if not isinstance(vis_options, VisOptions):
@@ -87,11 +88,14 @@ class Rasterizer:
         self._poses = np.tile(np.eye(4), (len(items), 1, 1))
         self._mesh_nodes = [self._scene.add(to_pyrender_mesh(pyrender, item), name=item.name, pose=self._poses[i])
                             for i, item in enumerate(items)]
-        self._seg_node_map = {node: _segmentation_color(item.entity_index) for node, item in zip(self._mesh_nodes, items)}
+        self._seg_node_map = {node: _segmentation_color(item.entity_index)
+                              for node, item in zip(self._mesh_nodes, items, strict=True)}
         directional_nodes = [self._add_light(light) for light in vis_options.lights]
         directional_nodes = [node for node in directional_nodes if node is not None]
 
         self._renderer = PhysimRenderer(self._context, color_samples=antialias_samples, shadow_map_size=shadow_map_size)
+        kinds = [light.kind for light in vis_options.lights]
+        self._renderer.light_counts = (kinds.count("directional"), 0, kinds.count("point"))
         self._color_flags = pyrender.RenderFlags.NONE
         if vis_options.shadow and directional_nodes and items:
             # Only the brightest directional light (the key light) casts shadows: each shadow map is a full
@@ -161,19 +165,19 @@ class Rasterizer:
         try:
             with self._context.session():
                 np.copyto(self._poses, poses)
-                for node, pose in zip(self._mesh_nodes, self._poses):
+                for node, pose in zip(self._mesh_nodes, self._poses, strict=True):
                     scene.set_pose(node, pose)  # also tells pyrender its bounds (for shadows) changed
                 scene.main_camera_node = slot.node
                 scene.set_pose(slot.node, camera_transform)
                 renderer.viewport_width, renderer.viewport_height = slot.width, slot.height
 
                 if rgb:
-                    color_raw, depth_raw = renderer.render_pass(scene, self._color_flags, None, read_color=True,
-                                                                read_depth=depth)
+                    # No depth from this pass: resolving a multisampled depth buffer costs llvmpipe more
+                    # than a whole single-sample depth pass, and the latter is exact at edges.
+                    color_raw, _ = renderer.render_pass(scene, self._color_flags, None, read_color=True,
+                                                        read_depth=False)
                     frame.rgb = np.empty((slot.height, slot.width, 3), dtype=np.uint8)
                     np.copyto(frame.rgb, color_raw[::-1, :, :3])
-                    if depth:
-                        frame.depth = self._linear_depth(depth_raw, slot)
                 if segmentation:
                     wants_depth = depth and frame.depth is None
                     color_raw, depth_raw = renderer.render_pass(scene, RenderFlags.SEG, self._seg_node_map,
@@ -182,10 +186,12 @@ class Rasterizer:
                     if wants_depth:
                         frame.depth = self._linear_depth(depth_raw, slot)
                 if normal:
+                    wants_depth = depth and frame.depth is None
                     color_raw, depth_raw = renderer.render_pass(scene, RenderFlags.SEG, self._seg_node_map,
-                                                                read_color=True, read_depth=True, normals=True)
-                    frame.normal = _decode_normals(color_raw, depth_raw)
-                    if depth and frame.depth is None:
+                                                                read_color=True, read_depth=wants_depth, normals=True)
+                    frame.normal = np.empty((slot.height, slot.width, 3), dtype=np.float32)
+                    np.copyto(frame.normal, color_raw[::-1, :, :3])  # zero where nothing was drawn
+                    if wants_depth:
                         frame.depth = self._linear_depth(depth_raw, slot)
                 if depth and frame.depth is None:
                     _, depth_raw = renderer.render_pass(scene, RenderFlags.DEPTH_ONLY, None, read_color=False,
@@ -234,35 +240,6 @@ def _decode_segmentation(color_raw: np.ndarray) -> np.ndarray:
     out = np.empty(packed.shape, dtype=np.int32)
     np.bitwise_and(packed, 0xFFFFFF, out=out, casting="unsafe")
     out -= 1
-    return out
-
-
-def _decode_normals(color_raw: np.ndarray, window_depth: np.ndarray) -> np.ndarray:
-    """Unit world normals from the octahedral codes of the normal pass; zeros where nothing is hit."""
-    rgba = color_raw[::-1]
-    height, width = rgba.shape[:2]
-    out = np.empty((height, width, 3), dtype=np.float32)
-    u, v, z = out[..., 0], out[..., 1], out[..., 2]
-    scale = np.float32(2.0 / 65535.0)
-    np.multiply(rgba[..., 0], np.float32(256.0), out=u)
-    u += rgba[..., 1]
-    u *= scale
-    u -= 1.0
-    np.multiply(rgba[..., 2], np.float32(256.0), out=v)
-    v += rgba[..., 3]
-    v *= scale
-    v -= 1.0
-    # Octahedral decode: z = 1 - |u| - |v|; points of the lower half were folded over the diagonals.
-    np.abs(u, out=z)
-    z += np.abs(v)
-    np.subtract(1.0, z, out=z)
-    fold = np.maximum(-z, 0.0)
-    u -= np.copysign(fold, u)
-    v -= np.copysign(fold, v)
-    norm = np.sqrt(u * u + v * v + z * z)
-    np.maximum(norm, np.float32(1e-12), out=norm)
-    out /= norm[..., None]
-    out[window_depth[::-1] == 1.0] = 0.0
     return out
 
 

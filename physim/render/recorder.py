@@ -14,6 +14,7 @@ palette per frame (streamed; no whole-video palette pass).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -73,12 +74,8 @@ def _encoder_args(extension: str) -> list[str]:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        pass
 
 
 def _abandon(process_box: list, temp_path: str) -> None:
@@ -114,7 +111,7 @@ class VideoWriter:
             os.close(handle)
         except OSError as exc:
             raise InvalidValueError(f"{owner}: cannot write video {str(self.path)!r}: {exc.strerror or exc}") from None
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the writer; closed in close/abort
         self._finalizer = weakref.finalize(self, _abandon, self._process_box, self._temp_path)
 
     @property
@@ -127,7 +124,8 @@ class VideoWriter:
             raise SceneStateError(f"{self.owner}: the video {str(self.path)!r} is already closed")
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise InvalidValueError(f"{self.owner}: frames must be (H, W, 3) uint8 RGB, got {frame.dtype} {frame.shape}")
+            raise InvalidValueError(f"{self.owner}: frames must be (H, W, 3) uint8 RGB, got {frame.dtype} "
+                                    f"{frame.shape}")
         if self._size is None:
             self._start(frame.shape[0], frame.shape[1])
         elif frame.shape[:2] != self._size:
@@ -210,7 +208,7 @@ class FrameSpool:
     """Same-size RGB frames kept in an anonymous temporary file (deleted when closed), in order."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the spool; closed in close()
         self.shape: tuple[int, int, int] | None = None
         self.frame_count = 0
 

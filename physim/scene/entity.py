@@ -44,13 +44,8 @@ class RigidEntity(Entity):
     @property
     def mass(self) -> float:
         """Mass, kg (infinite for fixed entities)."""
-        if self.morph.fixed:
-            return float("inf")
-        return self.material.rho * self._shape.volume
-
-    @property
-    def _shape(self):
-        return self.scene._rigid_specs[self.idx].shape
+        spec = self.scene._rigid_specs[self.idx]
+        return spec.mass_properties()[0] if spec.movable else float("inf")
 
     def get_mass(self) -> float:
         return self.mass

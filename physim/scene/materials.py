@@ -23,14 +23,22 @@ class Rigid(Material):
     friction: Coulomb friction coefficient; a contact uses the larger of its two bodies' values
         (as MuJoCo and Genesis do).
     restitution: normal bounce coefficient in [0, 1]; a contact uses the larger of the two.
+    contype, conaffinity: collision filter bit masks, as MuJoCo's: two bodies may touch when
+        ``contype_a & conaffinity_b`` or ``contype_b & conaffinity_a`` is non-zero.
     """
 
     rho: float = 1000.0
     friction: float = 1.0
     restitution: float = 0.0
+    contype: int = 1
+    conaffinity: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rho", v.positive("Rigid", "rho", self.rho))
         object.__setattr__(self, "friction", v.finite_scalar("Rigid", "friction", self.friction, low=0.0))
         object.__setattr__(self, "restitution",
                            v.finite_scalar("Rigid", "restitution", self.restitution, low=0.0, high=1.0))
+        for name in ("contype", "conaffinity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+                raise v.InvalidValueError(f"Rigid.{name}: must be a bit mask, an integer in [0, 2**31), got {value!r}")

@@ -168,12 +168,16 @@ class Mesh(Morph):
     """A mesh read from a file (OBJ, STL, PLY, GLB/GLTF, OFF... through trimesh).
 
     file: path of the mesh file. scale: a uniform factor or per-axis factors.
-    The collider is the convex hull of the scaled mesh; the visual is the mesh itself, with its own
-    texture or vertex colours when the surface does not set a colour.
+    The collider is the convex hull of the scaled mesh, or with ``decompose=True`` a set of convex
+    parts found by CoACD (cached on disk by the file's hash), so that concave objects (a mug, a bowl)
+    collide by their real shape. ``decompose_threshold`` is CoACD's concavity tolerance (smaller: more
+    parts). The visual is the mesh itself, with its texture or vertex colours when the surface sets no colour.
     """
 
     file: str = ""
     scale: float | tuple[float, float, float] = 1.0
+    decompose: bool = False
+    decompose_threshold: float = 0.05
 
     def _validate_shape(self, owner: str) -> None:
         object.__setattr__(self, "file", str(resolve_asset_path(owner, "file", self.file)))
@@ -182,3 +186,6 @@ class Mesh(Morph):
         else:
             scale = v.positive_vector(owner, "scale", self.scale, 3)
         object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "decompose_threshold",
+                           v.finite_scalar(owner, "decompose_threshold", self.decompose_threshold, low=0.0,
+                                           low_open=True, high=1.0))

@@ -77,11 +77,12 @@ class Scene:
             raise InvalidValueError(f"Scene.add_entity.name: an entity named {name!r} already exists")
         if not isinstance(material, mat.Rigid):
             raise InvalidValueError(f"Scene.add_entity.material: no solver for {type(material).__name__} yet")
-        shape, visual = rigid_geometry(morph)
+        geoms, visual = rigid_geometry(morph)
         entity = RigidEntity(self, index, name, morph, material, surface)
         self._rigid_specs[index] = RigidBodySpec(
-            name=name, shape=shape, pos=np.array(morph.pos), quat=np.array(morph.quat), fixed=morph.fixed,
-            rho=material.rho, friction=material.friction, restitution=material.restitution, collides=morph.collision)
+            name=name, geoms=tuple(geoms), pos=np.array(morph.pos), quat=np.array(morph.quat), fixed=morph.fixed,
+            rho=material.rho, friction=material.friction, restitution=material.restitution, collides=morph.collision,
+            contype=material.contype, conaffinity=material.conaffinity)
         if morph.visualization:
             self._visuals[index] = visual
         self.entities.append(entity)

@@ -1,6 +1,7 @@
 """The rigid-body solver: free bodies as one-link trees on a 6-DoF free joint, contacts, friction."""
 
+from physim.solvers.rigid.model import GeomSpec, RigidBodySpec
 from physim.solvers.rigid.shapes import GeomType, Shape
-from physim.solvers.rigid.solver import RigidBodySpec, RigidSolver
+from physim.solvers.rigid.solver import RigidSolver
 
-__all__ = ["GeomType", "RigidBodySpec", "RigidSolver", "Shape"]
+__all__ = ["GeomSpec", "GeomType", "RigidBodySpec", "RigidSolver", "Shape"]

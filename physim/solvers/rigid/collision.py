@@ -11,6 +11,7 @@ import taichi as ti
 from physim.solvers.rigid.layout import (
     AABB_MAX,
     AABB_MIN,
+    CONAFFINITY,
     CONTACT_COUNT,
     CONTACT_FRICTION,
     CONTACT_GEOM_A,
@@ -20,6 +21,7 @@ from physim.solvers.rigid.layout import (
     CONTACT_RESTITUTION,
     CONTACT_SLOT,
     CONTACTS_WANTED,
+    CONTYPE,
     FRICTION,
     GEOM_BODY,
     GEOM_POS,
@@ -271,7 +273,9 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
 def _may_collide(d: ti.template(), geom_a, geom_b):
     body_a = d.geom_model_int[geom_a, GEOM_BODY]
     body_b = d.geom_model_int[geom_b, GEOM_BODY]
-    return body_a != body_b and (d.body_inv_mass[body_a] > 0 or d.body_inv_mass[body_b] > 0)
+    filtered_in = (d.geom_model_int[geom_a, CONTYPE] & d.geom_model_int[geom_b, CONAFFINITY]) != 0 or (
+        d.geom_model_int[geom_b, CONTYPE] & d.geom_model_int[geom_a, CONAFFINITY]) != 0
+    return body_a != body_b and filtered_in and (d.body_inv_mass[body_a] > 0 or d.body_inv_mass[body_b] > 0)
 
 
 @ti.func

@@ -41,8 +41,8 @@ from physim.solvers.rigid.layout import (
     MASS_NORMAL,
     MASS_TANGENT1,
     MASS_TANGENT2,
+    MAX_SWEEPS,
     POSITION_ITERATIONS,
-    PSEUDO_ANG_VEL,
     PSEUDO_LIN_VEL,
     RESTITUTION_THRESHOLD,
     SEPARATION,
@@ -50,7 +50,9 @@ from physim.solvers.rigid.layout import (
     TANGENT1,
     TANGENT2,
     TARGET_NORMAL_VEL,
+    TOLERANCE,
     VELOCITY_ITERATIONS,
+    WARM_WAYS,
 )
 from physim.utils.tmath import any_perpendicular
 
@@ -129,8 +131,12 @@ def prepare_contacts(d: ti.template(), env):
         # Warm start from the impulse this point received against the same geom last substep.
         slot = d.contact_int[env, contact, CONTACT_SLOT]
         impulse_n, impulse_t1, impulse_t2 = 0.0, 0.0, 0.0
-        if d.warm_geom[env, slot] == d.contact_int[env, contact, CONTACT_GEOM_B]:
-            previous = d.warm_impulse[env, slot]
+        way = -1
+        for w in range(WARM_WAYS):
+            if d.warm_geom[env, slot, w] == d.contact_int[env, contact, CONTACT_GEOM_B]:
+                way = w
+        if way >= 0:
+            previous = d.warm_impulse[env, slot, way]
             impulse_n = ti.max(previous.dot(normal), 0.0)
             impulse_t1 = previous.dot(tangent1)
             impulse_t2 = previous.dot(tangent2)
@@ -150,8 +156,15 @@ def prepare_contacts(d: ti.template(), env):
 
 @ti.func
 def solve_velocities(d: ti.template(), env):
-    for _ in range(d.int_params[VELOCITY_ITERATIONS]):
-        for contact in range(d.counters[env, CONTACT_COUNT]):
+    n_contacts = d.counters[env, CONTACT_COUNT]
+    for iteration in range(d.int_params[VELOCITY_ITERATIONS]):
+        # m/s: the largest velocity error any contact had when the sweep reached it. Impulses can keep
+        # shifting between redundant contacts (two boxes' coincident corners) while velocities are right.
+        largest_error = 0.0
+        for sweep_index in range(n_contacts):
+            # Alternate the sweep direction: a one-way Gauss-Seidel order biases the impulses of a
+            # symmetric stack to one side, which starts it swaying.
+            contact = sweep_index if iteration % 2 == 0 else n_contacts - 1 - sweep_index
             body_a, body_b = _bodies(d, env, contact)
             normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
             tangent1 = d.contact_vec3[env, contact, TANGENT1]
@@ -161,14 +174,17 @@ def solve_velocities(d: ti.template(), env):
             velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
             old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
             old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
-            new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * velocity.dot(tangent1)
-            new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * velocity.dot(tangent2)
+            slip1, slip2 = velocity.dot(tangent1), velocity.dot(tangent2)
+            new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
+            new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * slip2
             limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[env, contact, IMPULSE_NORMAL]
             tangential = ti.sqrt(new_t1**2 + new_t2**2)
             if tangential > limit:
                 scale = limit / tangential
                 new_t1 *= scale
                 new_t2 *= scale
+            else:  # sticking: any slip is an error (a sliding contact may slip)
+                largest_error = ti.max(largest_error, ti.sqrt(slip1**2 + slip2**2))
             d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
             d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
             _apply_impulse(d, env, contact, body_a, body_b, (new_t1 - old_t1) * tangent1 + (new_t2 - old_t2) * tangent2,
@@ -178,41 +194,59 @@ def solve_velocities(d: ti.template(), env):
             velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
             old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
             target = d.contact_scalar[env, contact, TARGET_NORMAL_VEL]
-            new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * (target - velocity.dot(normal)), 0.0)
+            shortfall = target - velocity.dot(normal)  # > 0: approaching too fast; < 0: pushed apart too fast
+            if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
+                largest_error = ti.max(largest_error, ti.abs(shortfall))
+            new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * shortfall, 0.0)
             d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
             _apply_impulse(d, env, contact, body_a, body_b, (new_n - old_n) * normal, LIN_VEL, ANG_VEL)
+        d.counters[env, MAX_SWEEPS] = ti.max(d.counters[env, MAX_SWEEPS], iteration + 1)
+        if largest_error < d.params[TOLERANCE]:
+            break
 
 
 @ti.func
 def solve_positions(d: ti.template(), env):
-    """Split impulses: pseudo-velocities that remove a fraction of the penetration beyond the slop."""
+    """Split impulses: pseudo-velocities that remove a fraction of the penetration beyond the slop.
+
+    They translate bodies along contact normals and never rotate them: a pseudo-rotation would slide
+    the body's other contacts sideways where friction cannot see it (friction acts on real velocities),
+    and a pyramid would creep apart. Rotation stays with the velocity solve, which friction governs.
+    """
     dt = d.params[DT]
     for _ in range(d.int_params[POSITION_ITERATIONS]):
         for contact in range(d.counters[env, CONTACT_COUNT]):
             depth = -d.contact_scalar[env, contact, SEPARATION] - d.params[SLOP]
             if depth > 0:
                 body_a, body_b = _bodies(d, env, contact)
-                normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
-                velocity = _relative_velocity(d, env, contact, body_a, body_b, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL)
-                target = d.params[BETA] * depth / dt
-                old = d.contact_scalar[env, contact, IMPULSE_POSITION]
-                new = ti.max(old + d.contact_scalar[env, contact, MASS_NORMAL] * (target - velocity.dot(normal)), 0.0)
-                d.contact_scalar[env, contact, IMPULSE_POSITION] = new
-                _apply_impulse(d, env, contact, body_a, body_b, (new - old) * normal, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL)
+                inverse_mass = d.body_inv_mass[body_a] + d.body_inv_mass[body_b]
+                if inverse_mass > 0:
+                    normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+                    velocity = d.body_vec3[env, body_a, PSEUDO_LIN_VEL] - d.body_vec3[env, body_b, PSEUDO_LIN_VEL]
+                    target = d.params[BETA] * depth / dt
+                    old = d.contact_scalar[env, contact, IMPULSE_POSITION]
+                    new = ti.max(old + (target - velocity.dot(normal)) / inverse_mass, 0.0)
+                    d.contact_scalar[env, contact, IMPULSE_POSITION] = new
+                    d.body_vec3[env, body_a, PSEUDO_LIN_VEL] += d.body_inv_mass[body_a] * (new - old) * normal
+                    d.body_vec3[env, body_b, PSEUDO_LIN_VEL] -= d.body_inv_mass[body_b] * (new - old) * normal
 
 
 @ti.func
 def store_impulses(d: ti.template(), env):
     """Keep each point's impulse for the next substep, keyed by the geom it pressed against."""
-    for slot in range(d.warm_geom.shape[1]):
-        d.warm_geom[env, slot] = -1
+    for slot, way in ti.ndrange(d.warm_geom.shape[1], WARM_WAYS):
+        d.warm_geom[env, slot, way] = -1
     for contact in range(d.counters[env, CONTACT_COUNT]):
         slot = d.contact_int[env, contact, CONTACT_SLOT]
-        d.warm_geom[env, slot] = d.contact_int[env, contact, CONTACT_GEOM_B]
-        d.warm_impulse[env, slot] = (
-            d.contact_scalar[env, contact, IMPULSE_NORMAL] * d.contact_vec3[env, contact, CONTACT_NORMAL]
-            + d.contact_scalar[env, contact, IMPULSE_TANGENT1] * d.contact_vec3[env, contact, TANGENT1]
-            + d.contact_scalar[env, contact, IMPULSE_TANGENT2] * d.contact_vec3[env, contact, TANGENT2])
+        way = 0
+        while way < WARM_WAYS and d.warm_geom[env, slot, way] != -1:
+            way += 1
+        if way < WARM_WAYS:  # a point pressing on more geoms than that starts the extra ones cold
+            d.warm_geom[env, slot, way] = d.contact_int[env, contact, CONTACT_GEOM_B]
+            d.warm_impulse[env, slot, way] = (
+                d.contact_scalar[env, contact, IMPULSE_NORMAL] * d.contact_vec3[env, contact, CONTACT_NORMAL]
+                + d.contact_scalar[env, contact, IMPULSE_TANGENT1] * d.contact_vec3[env, contact, TANGENT1]
+                + d.contact_scalar[env, contact, IMPULSE_TANGENT2] * d.contact_vec3[env, contact, TANGENT2])
 
 
 @ti.func

@@ -26,6 +26,7 @@ from physim.solvers.rigid.layout import (
     LOCAL_POS,
     MARGIN,
     MAX_CONTACTS_WANTED,
+    MAX_SWEEPS,
     NO_BODY,
     POS,
     PSEUDO_ANG_VEL,
@@ -104,6 +105,7 @@ def start_step(d: ti.template(), env):
     """Reset the per-step health counters of one env."""
     d.counters[env, FIRST_NONFINITE_BODY] = NO_BODY
     d.counters[env, MAX_CONTACTS_WANTED] = 0
+    d.counters[env, MAX_SWEEPS] = 0
 
 
 @ti.func

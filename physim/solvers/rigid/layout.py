@@ -24,8 +24,8 @@ COM_LOCAL = 0
 # body_model_mat3 (n_bodies, ...): inertia about the centre of mass in the body frame, kg m^2, and its inverse
 INERTIA, INV_INERTIA = range(2)
 # geom_model_int (n_geoms, ...)
-GEOM_BODY, GEOM_TYPE, POINT_START, POINT_COUNT, PLANE_START, PLANE_COUNT, GEOM_COLLIDES = range(7)
-GEOM_INT_SLOTS = 7
+GEOM_BODY, GEOM_TYPE, POINT_START, POINT_COUNT, PLANE_START, PLANE_COUNT, CONTYPE, CONAFFINITY = range(8)
+GEOM_INT_SLOTS = 8
 # geom_model_scalar (n_geoms, ...)
 FRICTION, RESTITUTION, POINT_RADIUS = range(3)
 # geom_model_vec3 (n_geoms, ...)
@@ -40,13 +40,16 @@ CONTACT_POS, CONTACT_NORMAL, TANGENT1, TANGENT2, ARM_A, ARM_B = range(6)
 (SEPARATION, CONTACT_FRICTION, CONTACT_RESTITUTION, MASS_NORMAL, MASS_TANGENT1, MASS_TANGENT2, TARGET_NORMAL_VEL,
  IMPULSE_NORMAL, IMPULSE_TANGENT1, IMPULSE_TANGENT2, IMPULSE_POSITION) = range(11)
 CONTACT_SCALAR_SLOTS = 11
+# warm_geom / warm_impulse (B, n_slots, WARM_WAYS): a collider point may press on several geoms at once
+# (a box corner on the floor and against a wall): it keeps one warm-start impulse per geom it touches.
+WARM_WAYS = 4
 # counters (B, ...)
-CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY = range(4)
-N_COUNTERS = 4
+CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS = range(5)
+N_COUNTERS = 5
 NO_BODY = 2**30
 # params (float): solver constants passed as one small array
-DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, MARGIN, SLOP, BETA, RESTITUTION_THRESHOLD = range(8)
-N_PARAMS = 8
+DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, MARGIN, SLOP, BETA, RESTITUTION_THRESHOLD, TOLERANCE = range(9)
+N_PARAMS = 9
 # int_params: counts and iteration numbers
 VELOCITY_ITERATIONS, POSITION_ITERATIONS, N_BOUNDED_GEOMS, N_UNBOUNDED_GEOMS = range(4)
 N_INT_PARAMS = 4

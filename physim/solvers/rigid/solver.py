@@ -12,7 +12,6 @@ parallel loop costs tens of microseconds to dispatch, more than a small scene's 
 
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import taichi as ti
@@ -28,7 +27,7 @@ from physim.solvers.rigid.dynamics import (
     start_step,
     update_kinematics,
 )
-from physim.solvers.rigid.shapes import GeomType, Shape
+from physim.solvers.rigid.model import RigidBodySpec, assemble
 from physim.utils.rotations import quat_to_matrix
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
@@ -38,26 +37,6 @@ vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
 nd = L.nd
 
 
-@dataclass(frozen=True)
-class RigidBodySpec:
-    """One rigid body as the scene hands it to the solver.
-
-    pos/quat: initial pose of the body frame (m; unit quaternion w, x, y, z).
-    rho: density, kg/m^3; friction, restitution: contact coefficients; fixed: welded to the world.
-    collides: whether its geometry takes part in collisions.
-    """
-
-    name: str
-    shape: Shape
-    pos: np.ndarray
-    quat: np.ndarray
-    fixed: bool
-    rho: float
-    friction: float
-    restitution: float
-    collides: bool = True
-
-
 @ti.kernel
 def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2),
                  geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2), geom_model_vec3: nd(vec3, 2),
@@ -65,7 +44,7 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
                  contact_int: nd(ti.i32, 3), contact_vec3: nd(vec3, 3), contact_scalar: nd(None, 3),
-                 warm_geom: nd(ti.i32, 2), warm_impulse: nd(vec3, 2), counters: nd(ti.i32, 2),
+                 warm_geom: nd(ti.i32, 3), warm_impulse: nd(vec3, 3), counters: nd(ti.i32, 2),
                  params: nd(None, 1), int_params: nd(ti.i32, 1), broadphase_geoms: nd(ti.i32, 1),
                  sweep_order: nd(ti.i32, 2), n_substeps: ti.i32,
                  serial: ti.template()) -> ti.types.vector(3, ti.i32):
@@ -123,54 +102,27 @@ class RigidSolver:
         batch, n_bodies = self.n_batch, max(self.n_bodies, 1)
         f = self.float_type
 
-        inv_mass = np.zeros(n_bodies, f)
-        com = np.zeros((n_bodies, 1, 3), f)
-        inertia = np.zeros((n_bodies, 2, 3, 3), f)
-        geom_int = np.zeros((n_bodies, L.GEOM_INT_SLOTS), np.int32)
-        geom_scalar = np.zeros((n_bodies, 3), f)
-        geom_vec3 = np.zeros((n_bodies, 4, 3), f)
-        geom_quat = np.tile(np.array([1.0, 0, 0, 0], f), (n_bodies, 1))
-        points, planes = [np.zeros((1, 3))], [np.zeros((1, 4))]
-        n_points = n_planes = 0
-        for index, body in enumerate(bodies):
-            shape = body.shape
-            mass = body.rho * shape.volume
-            movable = not body.fixed and shape.type != GeomType.PLANE and mass > 0
-            inv_mass[index] = 1.0 / mass if movable else 0.0
-            com[index, L.COM_LOCAL] = shape.center_of_mass
-            inertia[index, L.INERTIA] = body.rho * shape.inertia
-            inertia[index, L.INV_INERTIA] = np.linalg.inv(body.rho * shape.inertia) if movable else 0.0
-            geom_int[index] = (index, int(shape.type), n_points, len(shape.points), n_planes, len(shape.planes),
-                               int(body.collides))
-            geom_scalar[index] = (body.friction, body.restitution, shape.point_radius)
-            geom_vec3[index, L.SIZE] = shape.size
-            # A plane's bounds are infinite and never used: keep them finite for single precision.
-            geom_vec3[index, [L.AABB_LOCAL_LO, L.AABB_LOCAL_HI]] = np.clip(shape.local_aabb, -1e6, 1e6)
-            points.append(shape.points)
-            planes.append(shape.planes)
-            n_points += len(shape.points)
-            n_planes += len(shape.planes)
-        # Index 0 of the point and plane arrays is padding so that they are never empty.
-        points_array = np.concatenate(points)[1:] if n_points else np.zeros((1, 3))
-        planes_array = np.concatenate(planes)[1:] if n_planes else np.zeros((1, 4))
-        self.n_points = n_points
+        model = assemble(self.bodies, f)
+        self.model = model
+        self.n_points = model.n_points
+        self.n_geoms = model.n_geoms
 
         def upload(array: np.ndarray, dtype, ndim_extra: int = 0):
             shape = array.shape[: array.ndim - ndim_extra]
             field = ti.ndarray(dtype, shape)
-            field.from_numpy(np.ascontiguousarray(array, dtype=array.dtype))
+            field.from_numpy(np.ascontiguousarray(array))
             return field
 
         self._model = dict(
-            body_inv_mass=upload(inv_mass, ti.f32 if f == np.float32 else ti.f64),
-            body_model_vec3=upload(com, vec3, 1),
-            body_model_mat3=upload(inertia, mat3, 2),
-            geom_model_int=upload(geom_int, ti.i32),
-            geom_model_scalar=upload(geom_scalar, _scalar(f)),
-            geom_model_vec3=upload(geom_vec3, vec3, 1),
-            geom_model_quat=upload(geom_quat, vec4, 1),
-            points=upload(points_array.astype(f), vec3, 1),
-            planes=upload(planes_array.astype(f), vec4, 1),
+            body_inv_mass=upload(model.body_inv_mass, _scalar(f)),
+            body_model_vec3=upload(model.body_model_vec3, vec3, 1),
+            body_model_mat3=upload(model.body_model_mat3, mat3, 2),
+            geom_model_int=upload(model.geom_model_int, ti.i32),
+            geom_model_scalar=upload(model.geom_model_scalar, _scalar(f)),
+            geom_model_vec3=upload(model.geom_model_vec3, vec3, 1),
+            geom_model_quat=upload(model.geom_model_quat, vec4, 1),
+            points=upload(model.points, vec3, 1),
+            planes=upload(model.planes, vec4, 1),
         )
 
         self.initial_pos = np.array([b.pos for b in bodies], np.float64).reshape(-1, 3)
@@ -181,21 +133,20 @@ class RigidSolver:
         )
         self._work = dict(
             body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
-            geom_vec3=ti.ndarray(vec3, (batch, n_bodies, 3)),
-            geom_rot=ti.ndarray(mat3, (batch, n_bodies)),
-            geom_margin=ti.ndarray(_scalar(f), (batch, n_bodies)),
+            geom_vec3=ti.ndarray(vec3, (batch, self.n_geoms, 3)),
+            geom_rot=ti.ndarray(mat3, (batch, self.n_geoms)),
+            geom_margin=ti.ndarray(_scalar(f), (batch, self.n_geoms)),
         )
         self._allocate_contacts(self._initial_contact_capacity())
         params = np.zeros(L.N_PARAMS, f)
         opts = self.options
-        params[[L.DT, L.GRAVITY_X, L.GRAVITY_Y, L.GRAVITY_Z, L.MARGIN, L.SLOP, L.BETA, L.RESTITUTION_THRESHOLD]] = (
-            self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin, opts.penetration_slop,
-            opts.position_correction, opts.restitution_threshold)
+        params[[L.DT, L.GRAVITY_X, L.GRAVITY_Y, L.GRAVITY_Z, L.MARGIN, L.SLOP, L.BETA, L.RESTITUTION_THRESHOLD,
+                L.TOLERANCE]] = (self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin,
+                                 opts.penetration_slop, opts.position_correction, opts.restitution_threshold,
+                                 opts.tolerance)
         self._params = upload(params, _scalar(f))
         # Broad phase lists: geoms with bounds (swept along x) first, then unbounded ones (planes).
-        colliding = [index for index, body in enumerate(bodies) if body.collides]
-        unbounded = [g for g in colliding if bodies[g].shape.type == GeomType.PLANE]
-        self._bounded = np.array([g for g in colliding if g not in set(unbounded)], np.int32)
+        self._bounded, unbounded = model.bounded_geoms, model.unbounded_geoms
         int_params = np.zeros(L.N_INT_PARAMS, np.int32)
         int_params[[L.VELOCITY_ITERATIONS, L.POSITION_ITERATIONS, L.N_BOUNDED_GEOMS, L.N_UNBOUNDED_GEOMS]] = (
             opts.iterations, opts.position_iterations, len(self._bounded), len(unbounded))
@@ -207,19 +158,19 @@ class RigidSolver:
     def _initial_contact_capacity(self) -> int:
         """Room for every collider point touching two surfaces at once, which resting scenes never exceed;
         the buffer grows if a step ever wants more."""
-        return 2 * self.n_points + 4 * self.n_bodies + 16
+        return 2 * self.n_points + 4 * self.n_geoms + 16
 
     def _allocate_contacts(self, capacity: int) -> None:
         batch, f = self.n_batch, _scalar(self.float_type)
         self.contact_capacity = capacity
-        n_slots = self.n_points + max(self.n_bodies, 1)
+        n_slots = self.n_points + self.n_geoms
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
             contact_int=ti.ndarray(ti.i32, (batch, capacity, 3)),
             contact_vec3=ti.ndarray(vec3, (batch, capacity, 6)),
             contact_scalar=ti.ndarray(f, (batch, capacity, L.CONTACT_SCALAR_SLOTS)),
-            warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots)),
-            warm_impulse=old["warm_impulse"] if old else ti.ndarray(vec3, (batch, n_slots)),
+            warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots, L.WARM_WAYS)),
+            warm_impulse=old["warm_impulse"] if old else ti.ndarray(vec3, (batch, n_slots, L.WARM_WAYS)),
             counters=ti.ndarray(ti.i32, (batch, L.N_COUNTERS)),
         )
         if old is None:
@@ -327,7 +278,7 @@ class RigidSolver:
     def _origin_arm(self, body: int, envs: np.ndarray) -> np.ndarray:
         """Vector from the centre of mass to the body frame origin, world frame, (len(envs), 3)."""
         quat = self._state["body_quat"].to_numpy()[envs, body].astype(np.float64)
-        return -quat_to_matrix(quat) @ self.bodies[body].shape.center_of_mass
+        return -quat_to_matrix(quat) @ self.model.body_center_of_mass[body]
 
     def _envs(self, envs_idx: np.ndarray | None) -> np.ndarray:
         return np.arange(self.n_batch) if envs_idx is None else np.asarray(envs_idx, dtype=np.int64)
