@@ -44,6 +44,8 @@ from physim.solvers.rigid.layout import (
     MAX_SWEEPS,
     POSITION_ITERATIONS,
     PSEUDO_LIN_VEL,
+    RESPONSE_A,
+    RESPONSE_B,
     RESTITUTION_THRESHOLD,
     SEPARATION,
     SLOP,
@@ -51,6 +53,8 @@ from physim.solvers.rigid.layout import (
     TANGENT2,
     TARGET_NORMAL_VEL,
     TOLERANCE,
+    TORQUE_A,
+    TORQUE_B,
     VELOCITY_ITERATIONS,
     WARM_WAYS,
 )
@@ -62,20 +66,6 @@ def _bodies(d: ti.template(), env, contact):
     body_a = d.geom_model_int[d.contact_int[env, contact, CONTACT_GEOM_A], GEOM_BODY]
     body_b = d.geom_model_int[d.contact_int[env, contact, CONTACT_GEOM_B], GEOM_BODY]
     return body_a, body_b
-
-
-@ti.func
-def _effective_mass(d: ti.template(), env, body_a, body_b, arm_a, arm_b, direction):
-    """1 / (the change of relative velocity along ``direction`` per unit impulse along it)."""
-    torque_a = arm_a.cross(direction)
-    torque_b = arm_b.cross(direction)
-    inverse = d.body_inv_mass[body_a] + d.body_inv_mass[body_b]
-    inverse += torque_a.dot(d.body_inv_inertia_world[env, body_a] @ torque_a)
-    inverse += torque_b.dot(d.body_inv_inertia_world[env, body_b] @ torque_b)
-    mass = 0.0
-    if inverse > 0:
-        mass = 1.0 / inverse
-    return mass
 
 
 @ti.func
@@ -100,6 +90,14 @@ def _apply_impulse(d: ti.template(), env, contact, body_a, body_b, impulse, lin_
 
 
 @ti.func
+def _speed_along(d: ti.template(), env, contact, k, va, wa, vb, wb):
+    """Relative velocity of the contact points along direction k (0 normal, 1 and 2 tangents), m/s,
+    for bodies moving with linear velocities va, vb and angular velocities wa, wb."""
+    return (va - vb).dot(d.contact_vec3[env, contact, CONTACT_NORMAL + k]) + wa.dot(
+        d.contact_vec3[env, contact, TORQUE_A + k]) - wb.dot(d.contact_vec3[env, contact, TORQUE_B + k])
+
+
+@ti.func
 def prepare_contacts(d: ti.template(), env):
     dt = d.params[DT]
     for contact in range(d.counters[env, CONTACT_COUNT]):
@@ -114,9 +112,20 @@ def prepare_contacts(d: ti.template(), env):
         d.contact_vec3[env, contact, TANGENT2] = tangent2
         d.contact_vec3[env, contact, ARM_A] = arm_a
         d.contact_vec3[env, contact, ARM_B] = arm_b
-        d.contact_scalar[env, contact, MASS_NORMAL] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, normal)
-        d.contact_scalar[env, contact, MASS_TANGENT1] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, tangent1)
-        d.contact_scalar[env, contact, MASS_TANGENT2] = _effective_mass(d, env, body_a, body_b, arm_a, arm_b, tangent2)
+        for k in range(3):  # normal, tangent1, tangent2
+            direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
+            torque_a = arm_a.cross(direction)
+            torque_b = arm_b.cross(direction)
+            response_a = d.body_inv_inertia_world[env, body_a] @ torque_a
+            response_b = d.body_inv_inertia_world[env, body_b] @ torque_b
+            d.contact_vec3[env, contact, TORQUE_A + k] = torque_a
+            d.contact_vec3[env, contact, TORQUE_B + k] = torque_b
+            d.contact_vec3[env, contact, RESPONSE_A + k] = response_a
+            d.contact_vec3[env, contact, RESPONSE_B + k] = response_b
+            # 1 / (the change of relative speed along the direction per unit impulse along it)
+            inverse = d.body_inv_mass[body_a] + d.body_inv_mass[body_b] + torque_a.dot(response_a) + torque_b.dot(
+                response_b)
+            d.contact_scalar[env, contact, MASS_NORMAL + k] = 1.0 / inverse if inverse > 0 else 0.0
 
         separation = d.contact_scalar[env, contact, SEPARATION]
         approach = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL).dot(normal)
@@ -166,15 +175,16 @@ def solve_velocities(d: ti.template(), env):
             # symmetric stack to one side, which starts it swaying.
             contact = sweep_index if iteration % 2 == 0 else n_contacts - 1 - sweep_index
             body_a, body_b = _bodies(d, env, contact)
-            normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
-            tangent1 = d.contact_vec3[env, contact, TANGENT1]
-            tangent2 = d.contact_vec3[env, contact, TANGENT2]
+            # The two bodies' velocities live in registers while this contact is solved.
+            va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
+            vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
+            inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
 
             # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
-            velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
+            slip1 = _speed_along(d, env, contact, 1, va, wa, vb, wb)
+            slip2 = _speed_along(d, env, contact, 2, va, wa, vb, wb)
             old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
             old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
-            slip1, slip2 = velocity.dot(tangent1), velocity.dot(tangent2)
             new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
             new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * slip2
             limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[env, contact, IMPULSE_NORMAL]
@@ -187,19 +197,27 @@ def solve_velocities(d: ti.template(), env):
                 largest_error = ti.max(largest_error, ti.sqrt(slip1**2 + slip2**2))
             d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
             d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
-            _apply_impulse(d, env, contact, body_a, body_b, (new_t1 - old_t1) * tangent1 + (new_t2 - old_t2) * tangent2,
-                           LIN_VEL, ANG_VEL)
+            for k in ti.static(range(1, 3)):
+                impulse = (new_t1 - old_t1) if k == 1 else (new_t2 - old_t2)
+                direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
+                va += inv_mass_a * impulse * direction
+                vb -= inv_mass_b * impulse * direction
+                wa += impulse * d.contact_vec3[env, contact, RESPONSE_A + k]
+                wb -= impulse * d.contact_vec3[env, contact, RESPONSE_B + k]
 
             # Normal: push until the approach speed meets the target; never pull.
-            velocity = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL)
             old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
-            target = d.contact_scalar[env, contact, TARGET_NORMAL_VEL]
-            shortfall = target - velocity.dot(normal)  # > 0: approaching too fast; < 0: pushed apart too fast
+            shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_along(d, env, contact, 0, va, wa,
+                                                                                          vb, wb)
             if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
                 largest_error = ti.max(largest_error, ti.abs(shortfall))
             new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * shortfall, 0.0)
             d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
-            _apply_impulse(d, env, contact, body_a, body_b, (new_n - old_n) * normal, LIN_VEL, ANG_VEL)
+            normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+            d.body_vec3[env, body_a, LIN_VEL] = va + inv_mass_a * (new_n - old_n) * normal
+            d.body_vec3[env, body_b, LIN_VEL] = vb - inv_mass_b * (new_n - old_n) * normal
+            d.body_vec3[env, body_a, ANG_VEL] = wa + (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_A]
+            d.body_vec3[env, body_b, ANG_VEL] = wb - (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_B]
         d.counters[env, MAX_SWEEPS] = ti.max(d.counters[env, MAX_SWEEPS], iteration + 1)
         if largest_error < d.params[TOLERANCE]:
             break

@@ -34,8 +34,13 @@ SIZE, LOCAL_POS, AABB_LOCAL_LO, AABB_LOCAL_HI = range(4)
 GEOM_POS, AABB_MIN, AABB_MAX = range(3)
 # contact_int (B, capacity, ...): the body owning the tested point is "a"; the surface it touches is "b"
 CONTACT_GEOM_A, CONTACT_GEOM_B, CONTACT_SLOT = range(3)
-# contact_vec3 (B, capacity, ...): normal points out of b towards a; arms from each centre of mass
+# contact_vec3 (B, capacity, ...): normal points out of b towards a; arms from each centre of mass.
+# The three directions (normal, tangent1, tangent2) are consecutive; for direction k the solver keeps
+# arm x direction (TORQUE_A + k, TORQUE_B + k) and the angular velocity a unit impulse along it gives
+# (RESPONSE_A + k, RESPONSE_B + k): sweeps then need no matrix products.
 CONTACT_POS, CONTACT_NORMAL, TANGENT1, TANGENT2, ARM_A, ARM_B = range(6)
+TORQUE_A, TORQUE_B, RESPONSE_A, RESPONSE_B = 6, 9, 12, 15
+CONTACT_VEC3_SLOTS = 18
 # contact_scalar (B, capacity, ...)
 (SEPARATION, CONTACT_FRICTION, CONTACT_RESTITUTION, MASS_NORMAL, MASS_TANGENT1, MASS_TANGENT2, TARGET_NORMAL_VEL,
  IMPULSE_NORMAL, IMPULSE_TANGENT1, IMPULSE_TANGENT2, IMPULSE_POSITION) = range(11)

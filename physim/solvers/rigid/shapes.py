@@ -32,8 +32,9 @@ class GeomType(enum.IntEnum):
 CYLINDER_RIM_POINTS = 16
 """Points per rim of a cylinder's collider: its edges are touched at these points only."""
 
-MAX_CONVEX_POINTS = 64
-"""Hull vertices kept as collider points of a convex mesh (farthest-point sampled beyond this)."""
+MAX_CONVEX_POINTS = 32
+"""Most vertices of a convex collider: a finer hull is replaced by the hull of this many of its vertices,
+spread by farthest-point sampling (a 32-vertex hull has at most 60 faces; collision cost grows with both)."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,12 @@ class Shape:
     def convex(mesh: trimesh.Trimesh) -> Shape:
         """The convex hull of ``mesh`` (its vertices in the shape frame, m)."""
         hull = mesh.convex_hull
+        if len(hull.vertices) > MAX_CONVEX_POINTS:
+            hull = trimesh.Trimesh(vertices=_farthest_points(np.asarray(hull.vertices), MAX_CONVEX_POINTS)).convex_hull
         normals = np.asarray(hull.face_normals)
         offsets = np.einsum("ij,ij->i", normals, hull.vertices[hull.faces[:, 0]])
         planes = np.unique(np.round(np.c_[normals, offsets], 9), axis=0)
-        points = _farthest_points(np.asarray(hull.vertices), MAX_CONVEX_POINTS)
+        points = np.asarray(hull.vertices)
         return Shape(GeomType.CONVEX, np.zeros(3), points, 0.0, planes=planes, volume=float(hull.volume),
                      center_of_mass=np.asarray(hull.center_mass), inertia=_unit_density_inertia(hull),
                      local_aabb=np.array(hull.bounds))

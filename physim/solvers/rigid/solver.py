@@ -167,7 +167,7 @@ class RigidSolver:
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
             contact_int=ti.ndarray(ti.i32, (batch, capacity, 3)),
-            contact_vec3=ti.ndarray(vec3, (batch, capacity, 6)),
+            contact_vec3=ti.ndarray(vec3, (batch, capacity, L.CONTACT_VEC3_SLOTS)),
             contact_scalar=ti.ndarray(f, (batch, capacity, L.CONTACT_SCALAR_SLOTS)),
             warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots, L.WARM_WAYS)),
             warm_impulse=old["warm_impulse"] if old else ti.ndarray(vec3, (batch, n_slots, L.WARM_WAYS)),
