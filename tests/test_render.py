@@ -307,6 +307,12 @@ def test_lights_shadows_and_background_follow_vis_options(scene: SceneFixture) -
 # --- recording ---------------------------------------------------------------------------------------------------
 
 
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _read_video(path: Path) -> list[np.ndarray]:
     with imageio.get_reader(path) as reader:
         return [np.asarray(frame) for frame in reader]
@@ -327,6 +333,7 @@ def test_mp4_recorded_per_step_at_an_odd_resolution(scene: SceneFixture, tmp_pat
     assert len(frames) == 5
     assert frames[0].shape == (122, 162, 3)  # yuv420p needs even sizes: padded by one row and column
     assert sorted(os.listdir(target.parent)) == ["steps.mp4"]  # no temporary file left behind
+    assert target.stat().st_mode & 0o777 == _new_file_mode()  # as any new file, not a private temp file
 
 
 def test_render_after_step_reuses_the_step_frame(scene: SceneFixture, tmp_path: Path) -> None:
@@ -446,6 +453,7 @@ def test_image_helpers_and_atomic_png(scene: SceneFixture, tmp_path: Path) -> No
     path = save_png(tmp_path / "out" / "depth.png", depth_rgb)
     assert np.array_equal(imageio.imread(path), depth_rgb)
     assert os.listdir(path.parent) == ["depth.png"]
+    assert path.stat().st_mode & 0o777 == _new_file_mode()
     with pytest.raises(InvalidValueError):
         save_png(tmp_path / "x.jpg", depth_rgb)
 
@@ -454,3 +462,107 @@ def test_describe_names_the_platform() -> None:
     info = describe()
     assert info["platform"] in ("egl", "osmesa")
     assert "renderer" in info
+
+
+# --- Genesis options, anti-aliasing, sharing and lifetime -----------------------------------------------------------
+
+
+def test_colorize_seg_and_antialiasing_options(scene: SceneFixture) -> None:
+    camera = scene.camera()
+    _, _, colored, _ = camera.render(rgb=False, segmentation=True, colorize_seg=True)
+    assert colored.shape == (240, 320, 3) and colored.dtype == np.uint8
+    # Row 60 crosses the red box's left edge (u = 69.9) with sky behind: anti-aliasing blends the edge pixel.
+    sharp, _, _, _ = camera.render(antialiasing=False)
+    smooth, _, _, _ = camera.render(antialiasing=True)
+    assert len({tuple(p) for p in sharp[60, 60:80]}) == 2
+    assert len({tuple(p) for p in smooth[60, 60:80]}) >= 3
+
+
+def test_cameras_rendering_the_same_state_match_a_fresh_renderer(scene: SceneFixture) -> None:
+    first, second = scene.camera(), scene.camera(pos=(2.5, 1.5, 1.5))
+    first.render()
+    shared, _, _, _ = second.render()  # same poses: shadow maps are reused
+    fresh_camera = Camera(**{**CAMERA, "pos": (2.5, 1.5, 1.5)})
+    fresh_camera._attach(scene.view, Rasterizer(scene.view, scene.vis))
+    fresh, _, _, _ = fresh_camera.render()
+    assert np.array_equal(shared, fresh)
+
+
+def test_bad_render_items_raise_invalid_value_errors(scene: SceneFixture) -> None:
+    bad_items = [
+        RenderItem(-1, "negative", trimesh.creation.box(), Surface()),
+        RenderItem(0, "not_a_mesh", "box.obj", Surface()),  # type: ignore[arg-type]
+        RenderItem(0, "no_uv", trimesh.creation.box(), Surface(texture=scene.items[TEXTURED].surface.texture)),
+    ]
+    for item in bad_items:
+        view = RenderView([item], lambda env: np.eye(4)[None], n_entities=1)
+        with pytest.raises(InvalidValueError, match=item.name):
+            Rasterizer(view, VisOptions())
+
+
+def test_renderers_of_dropped_scenes_are_freed_and_closed_ones_refuse(scene: SceneFixture) -> None:
+    import gc
+
+    from physim.render import gl
+
+    for _ in range(3):
+        camera = Camera(**CAMERA)
+        camera._attach(scene.view, Rasterizer(scene.view, scene.vis))
+        camera.render()
+        del camera
+    gc.collect()
+    scene.camera().render()  # frees the dropped renderers' GL objects first
+    assert gl.shared_context()._retired == []
+    rasterizer = Rasterizer(scene.view, scene.vis)
+    camera = Camera(**CAMERA)
+    camera._attach(scene.view, rasterizer)
+    rasterizer.close()
+    with pytest.raises(RenderError, match="closed"):
+        camera.render()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_an_error_instead_of_a_hang(scene: SceneFixture) -> None:
+    scene.camera().render()  # this process has rendered
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: must not touch pytest; report through the pipe and leave
+        code = b"no error"
+        try:
+            scene.camera().render()
+        except RenderError as exc:
+            code = b"RenderError" if "fork" in str(exc) else b"other RenderError"
+        except BaseException:
+            code = b"other exception"
+        os.write(write_end, code)
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 100) == b"RenderError"
+    os.close(read_end)
+
+
+def test_platform_choice_order_and_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from physim.render import gl
+
+    choose = gl.select_platform.__wrapped__  # the uncached function: the process's real choice stays
+
+    def probes(egl: bool, osmesa: bool) -> None:
+        monkeypatch.setattr(gl, "_egl_display_initialises", lambda: egl)
+        monkeypatch.setattr(gl, "_osmesa_loads", lambda: osmesa)
+
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
+    probes(egl=True, osmesa=True)
+    assert choose() == "osmesa"  # the user's choice wins
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "glx")
+    with pytest.raises(RenderError, match="PYOPENGL_PLATFORM"):
+        choose()
+    monkeypatch.delenv("PYOPENGL_PLATFORM")
+    assert choose() == "egl"
+    monkeypatch.delenv("PYOPENGL_PLATFORM")
+    probes(egl=False, osmesa=True)
+    assert choose() == "osmesa"
+    monkeypatch.delenv("PYOPENGL_PLATFORM")
+    probes(egl=False, osmesa=False)
+    with pytest.raises(RenderError, match="apt-get install -y libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6"):
+        choose()

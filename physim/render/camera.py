@@ -42,6 +42,7 @@ import numpy as np
 
 from physim.errors import InvalidValueError, RenderError, SceneStateError
 from physim.options import VisOptions
+from physim.render.images import segmentation_to_rgb
 from physim.render.rasterizer import CameraSlot, Rasterizer, look_at_transform
 from physim.render.recorder import FrameSpool, VideoWriter, check_fps, check_video_path
 from physim.scene.render_view import RenderView
@@ -211,6 +212,11 @@ class Camera:
         focal = height / (2.0 * math.tan(math.radians(self._fov) / 2.0))
         return np.array([[focal, 0.0, (width - 1) / 2.0], [0.0, focal, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """Same as :attr:`K` (Genesis's name)."""
+        return self.K
+
     def set_pose(self, pos: Any = None, lookat: Any = None, up: Any = None, transform: Any = None) -> None:
         """Move the camera: by any of ``pos``/``lookat``/``up`` (the others kept), or by a camera-to-world
         ``transform`` (4x4, OpenGL convention; then ``lookat`` is kept at the same distance ahead)."""
@@ -255,17 +261,23 @@ class Camera:
     # --- rendering -------------------------------------------------------------------------------------------
 
     def render(self, rgb: bool = True, depth: bool = False, segmentation: bool = False, normal: bool = False,
-               env_idx: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None,
-                                                    np.ndarray | None]:
+               env_idx: int | None = None, *, colorize_seg: bool = False, antialiasing: bool | None = None,
+               force_render: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None,
+                                                   np.ndarray | None]:
         """Draw what is asked; returns (rgb, depth, segmentation, normal), None for what was not asked.
 
         rgb: (H, W, 3) uint8. depth: (H, W) float32, metres along the optical axis, 0 where nothing is hit.
-        segmentation: (H, W) int32 entity index, -1 for background. normal: (H, W, 3) float32 unit
-        world-frame normals, zeros for background. ``env_idx`` defaults to the camera's.
+        segmentation: (H, W) int32 entity index, -1 for background (with ``colorize_seg``, as Genesis: an
+        (H, W, 3) uint8 picture of it instead). normal: (H, W, 3) float32 unit world-frame normals, zeros
+        for background. ``env_idx`` defaults to the camera's. ``antialiasing`` forces 4x multisampling of
+        the RGB on or off (None: the renderer's default, on). ``force_render`` is accepted for Genesis
+        scripts; physim always renders.
         """
         if self._rasterizer is None:
             raise SceneStateError("Camera.render: build the scene first (scene.build()) before rendering")
         env = self._env_idx if env_idx is None else _env_index("Camera.render env_idx", env_idx)
+        if antialiasing is not None and not isinstance(antialiasing, (bool, np.bool_)):
+            raise InvalidValueError(f"Camera.render: antialiasing must be True, False or None, got {antialiasing!r}")
         poses = self._rasterizer.read_poses(env)
         reuse = None
         if rgb and self._step_frame is not None:
@@ -273,16 +285,21 @@ class Camera:
             if self._same_frame(key, self._frame_key(poses, env)):
                 reuse = step_rgb
         self._step_frame = None  # hand a frame out at most once: the caller owns it afterwards
+        if antialiasing is not None:
+            reuse = None  # the step's frame was drawn with the default anti-aliasing
         frame = self._draw(poses, env, rgb=rgb and reuse is None, depth=depth, segmentation=segmentation,
-                           normal=normal)
+                           normal=normal, antialias=antialiasing)
         if reuse is not None:
             frame.rgb = reuse
         if self._recording == "render" and frame.rgb is not None:
             assert self._spool is not None
             self._spool.append(frame.rgb)
-        return frame.rgb, frame.depth, frame.segmentation, frame.normal
+        segmentation_out = frame.segmentation
+        if colorize_seg and segmentation_out is not None:
+            segmentation_out = segmentation_to_rgb(segmentation_out)
+        return frame.rgb, frame.depth, segmentation_out, frame.normal
 
-    def _draw(self, poses: np.ndarray, env_idx: int, **passes: bool) -> Any:
+    def _draw(self, poses: np.ndarray, env_idx: int, **passes: Any) -> Any:
         assert self._rasterizer is not None and self._slot is not None
         return self._rasterizer.render(self._slot, self._transform, poses, **passes)
 

@@ -11,7 +11,8 @@ imported, and nothing in physim imports pyrender at ``import physim`` time:
 
 One GL context serves every scene of a process (tests, sweeps and the data pipeline build many scenes
 one after the other): creating a context and compiling pyrender's shaders costs far more than a frame,
-so both are done once. A lock serialises its use across threads; a forked child makes its own.
+so both are done once. A lock serialises its use across threads. A process forked after rendering
+started cannot render (see :func:`shared_context`): use the 'spawn' start method for workers.
 """
 
 from __future__ import annotations
@@ -287,11 +288,20 @@ _shared_context_lock = threading.Lock()
 
 
 def shared_context() -> GLContext:
-    """The process's GL context, created on first use (and again in a forked child)."""
+    """The process's GL context, created on first use.
+
+    A process forked after its parent rendered cannot render: Mesa's software rasteriser (llvmpipe)
+    keeps worker threads that fork does not copy, so a draw in the child waits forever (observed, even
+    with a new context). Such a child gets a RenderError instead of a hang.
+    """
     global _shared_context
     with _shared_context_lock:
-        if _shared_context is None or _shared_context.pid != os.getpid():
-            # A child of fork cannot use its parent's context; leave the parent's alone and make a new one.
+        if _shared_context is not None and _shared_context.pid != os.getpid():
+            raise RenderError(
+                "cannot render in a process forked from one that already rendered (OpenGL does not survive "
+                "fork). Start workers with multiprocessing's 'spawn' or 'forkserver' method, or render only in "
+                "the workers.")
+        if _shared_context is None:
             _shared_context = GLContext()
         return _shared_context
 

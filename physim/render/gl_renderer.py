@@ -2,23 +2,24 @@
 
 What changes from pyrender 0.1.45, and why:
 
-- Framebuffers are kept per (width, height, samples, colour format), so cameras of different resolutions sharing one
-  scene do not reallocate them on every switch. Only the colour pass is multisampled (anti-aliased);
-  depth-only, segmentation and normal passes draw into single-sample buffers, so their pixels are
-  exact (no blending of ids or normals at edges) and cheaper. The normal pass draws into a float
-  (RGBA32F) colour buffer, so normals come back as float32 without any encoding.
+- Framebuffers are kept per (width, height, samples, colour format), so cameras of different
+  resolutions sharing one scene do not reallocate them on every switch. Only the colour pass is
+  multisampled (anti-aliased); depth-only, segmentation and normal passes draw into single-sample
+  buffers, so their pixels are exact (no blending of ids or normals at edges) and cheaper. The normal
+  pass draws into a float (RGBA32F) colour buffer, so normals come back as float32 without encoding.
 - Readback goes into preallocated host buffers, in RGBA (always 4-byte aligned rows, whatever the
   width), and is returned raw (bottom row first, non-linear depth): the rasteriser converts it straight
   into the caller's output arrays, so a frame allocates nothing else.
-- Only the directional lights in ``shadow_casters`` render a shadow map; the others keep a 1x1 map
-  cleared to "lit". Shadow maps are ``shadow_map_size`` pixels wide instead of a fixed 2048.
-- The shader program caches are shared by every renderer of the process's GL context, and
-  ``delete`` frees only this renderer's meshes, textures and framebuffers.
-- Light uniforms are computed once per pass (pyrender: once per mesh), light arrays in the shaders are
-  sized to the scene's lights, directional shadow cameras are fitted to the scene's bounding sphere,
-  and opaque meshes are drawn nearest first so hidden pixels are not shaded.
+- Shadows: only the directional lights in ``shadow_casters`` render a shadow map (the others keep a
+  1x1 map the shader skips); maps are ``shadow_map_size`` wide and fitted to the scene's bounding
+  sphere; they are sampled with hardware depth compare (see shaders/color/mesh.frag) and are not
+  redrawn while nothing moved (``reuse_shadow_maps``, set by the rasteriser).
+- Light uniforms are computed once per pass (pyrender: once per mesh), the shaders' light arrays are
+  sized to the scene's lights, and opaque meshes are drawn nearest first so hidden pixels are not shaded.
+- The shader program caches are shared by every renderer of the process's GL context, and ``delete``
+  frees only this renderer's meshes, textures and framebuffers.
 
-Imported only after :func:`physim.render.gl.import_pyrender`.
+Imported only after :func:`physim.render.gl.import_pyrender` (it calls it first).
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ class _Framebuffer:
         GL.glDeleteRenderbuffers(2, [self.color_buffer, self.depth_buffer])
 
 
+def _use_hardware_shadow_compare(texture: Any) -> None:
+    """Make a shadow map sample as a sampler2DShadow: depth compare with bilinear filtering (hardware PCF),
+    and "lit" outside the map."""
+    texture._bind()
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_COMPARE_MODE, GL.GL_COMPARE_REF_TO_TEXTURE)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_COMPARE_FUNC, GL.GL_LEQUAL)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_BORDER)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_BORDER)
+    GL.glTexParameterfv(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_BORDER_COLOR, np.ones(4, dtype=np.float32))
+    texture._unbind()
+
+
 class _UniformRecorder:
     """Stands in for a shader program while pyrender binds lights: forwards and records each uniform."""
 
@@ -96,31 +111,43 @@ class PhysimRenderer(Renderer):
 
     def __init__(self, context: GLContext, color_samples: int = 4, shadow_map_size: int = 1024) -> None:
         super().__init__(1, 1)
+        self.dpscale = 1  # pyrender doubles viewports on macOS for retina windows; physim draws offscreen only
         self._program_cache = context.program_cache
         self._normals_program_cache = context.normals_program_cache
         self.color_samples = int(color_samples)
         self.shadow_map_size = int(shadow_map_size)
         self.shadow_casters: set[Any] = set()  # light nodes that render a shadow map
         self.light_counts = (4, 4, 4)  # (directional, spot, point) lights of the scene, set by the rasteriser
+        self.reuse_shadow_maps = False  # set by the rasteriser when nothing moved since the maps were drawn
         self.read_color = True  # what _read_main_framebuffer reads back, set per pass by the rasteriser
         self.read_depth = True
         self._framebuffers: dict[tuple[int, int, int, bool], _Framebuffer] = {}
         self._target: _Framebuffer | None = None
         self._float_color = False  # set for the normal pass
         self._cleared_shadow_maps: set[int] = set()
+        self._compare_mode_set: set[int] = set()
         self._max_lights: dict[int, list[int]] = {}
 
     # --- passes --------------------------------------------------------------------------------------
 
     def render_pass(self, scene: Any, flags: int, seg_node_map: dict | None, *, read_color: bool,
-                    read_depth: bool, normals: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+                    read_depth: bool, normals: bool = False,
+                    color_samples: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Draw one pass and return the raw (color RGBA, window depth) host buffers, bottom row first.
 
         The buffers are reused by the next pass of the same kind and size: copy out what you keep.
         ``normals`` draws physim's world-normal program in place of pyrender's segmentation one, into a
         float colour buffer (the colour returned is then float32 RGBA: the normal, and 1).
+        ``color_samples`` overrides the anti-aliasing of a colour pass.
         """
         self.read_color, self.read_depth = read_color, read_depth
+        if color_samples is not None and color_samples != self.color_samples:
+            saved_samples, self.color_samples = self.color_samples, color_samples
+            try:
+                return self.render_pass(scene, flags, seg_node_map, read_color=read_color, read_depth=read_depth,
+                                        normals=normals)
+            finally:
+                self.color_samples = saved_samples
         if normals:
             # World normals as float32 RGB straight from the shader: no encoding, nothing to decode.
             self._program_cache, saved = self._normals_program_cache, self._program_cache
@@ -185,8 +212,13 @@ class PhysimRenderer(Renderer):
             node.light.shadow_texture = Texture(width=size, height=size, source_channels="D", data_format=GL.GL_FLOAT)
 
     def _shadow_mapping_pass(self, scene: Any, light_node: Any, flags: int) -> None:
+        texture = light_node.light.shadow_texture
+        if id(texture) not in self._compare_mode_set:
+            _use_hardware_shadow_compare(texture)
+            self._compare_mode_set.add(id(texture))
         if light_node in self.shadow_casters:
-            super()._shadow_mapping_pass(scene, light_node, flags)
+            if not self.reuse_shadow_maps:
+                super()._shadow_mapping_pass(scene, light_node, flags)
             return
         texture = light_node.light.shadow_texture
         if id(texture) not in self._cleared_shadow_maps:  # clear once to depth 1: nothing is ever shadowed

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from physim.errors import InvalidValueError
+from physim.render.files import open_temp_beside
 
 # Turbo colour map (Google, 2019) as its published polynomial fit; 256 entries, index 0 = low values.
 _TURBO_R4 = np.array([0.13572138, 4.61539260, -42.66032258, 132.13108234])
@@ -120,7 +120,7 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
                                 f"{image.dtype} {image.shape}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".part.png")
+        handle, temp = open_temp_beside(target)
     except OSError as exc:
         raise InvalidValueError(f"save_png: cannot write {str(target)!r}: {exc.strerror or exc}") from None
     try:

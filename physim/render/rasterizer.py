@@ -69,6 +69,11 @@ class Rasterizer:
             raise InvalidValueError(f"Rasterizer.view: must be a RenderView, got {view!r}")
         if not isinstance(vis_options, VisOptions):
             raise InvalidValueError(f"Rasterizer.vis_options: must be an options.VisOptions, got {vis_options!r}")
+        if isinstance(antialias_samples, bool) or antialias_samples not in (1, 2, 4, 8):
+            raise InvalidValueError(f"Rasterizer.antialias_samples: must be 1, 2, 4 or 8, got {antialias_samples!r}")
+        if isinstance(shadow_map_size, bool) or shadow_map_size not in tuple(2**k for k in range(6, 14)):
+            raise InvalidValueError(f"Rasterizer.shadow_map_size: must be a power of two in [64, 8192], "
+                                    f"got {shadow_map_size!r}")
         self.view = view
         self.vis_options = vis_options
         self._pyrender = gl.import_pyrender()
@@ -84,9 +89,10 @@ class Rasterizer:
         pyrender = self._pyrender
         bg = vis_options.background_color
         self._scene = pyrender.Scene(bg_color=np.array([*bg, 1.0]), ambient_light=np.array(vis_options.ambient_light))
-        # Poses live in one buffer; each node's matrix is a row of it (pyrender keeps the array it is given).
+        # One buffer holds every item's pose; per frame it is refilled in one copy and each node is pointed
+        # at its row (pyrender's Scene.set_pose keeps the array it is given).
         self._poses = np.tile(np.eye(4), (len(items), 1, 1))
-        self._mesh_nodes = [self._scene.add(to_pyrender_mesh(pyrender, item), name=item.name, pose=self._poses[i])
+        self._mesh_nodes = [self._scene.add(_prepare_mesh(pyrender, item), name=item.name, pose=self._poses[i])
                             for i, item in enumerate(items)]
         self._seg_node_map = {node: _segmentation_color(item.entity_index)
                               for node, item in zip(self._mesh_nodes, items, strict=True)}
@@ -105,6 +111,11 @@ class Rasterizer:
             self._renderer.prepare_shadow_maps(directional_nodes)
             self._color_flags |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
         self._scratch: dict[tuple[int, int], np.ndarray] = {}
+        self._closed = False
+        # Poses the shadow maps were drawn for: cameras rendering the same state (several cameras per
+        # step, or a static scene) reuse the maps instead of redrawing them.
+        self._shadow_poses = np.empty_like(self._poses)
+        self._shadow_poses_valid = False
         # GL objects are freed at the next render of any scene after this one is garbage (see GLContext.retire).
         self._finalizer = weakref.finalize(self, self._context.retire, self._renderer)
         self._finalizer.atexit = False  # at exit the process's context goes away with everything in it
@@ -155,8 +166,14 @@ class Rasterizer:
         return poses
 
     def render(self, slot: CameraSlot, camera_transform: np.ndarray, poses: np.ndarray, *, rgb: bool = True,
-               depth: bool = False, segmentation: bool = False, normal: bool = False) -> Frame:
-        """Draw the passes asked for, from ``slot``'s camera at ``camera_transform`` (camera-to-world, OpenGL)."""
+               depth: bool = False, segmentation: bool = False, normal: bool = False,
+               antialias: bool | None = None) -> Frame:
+        """Draw the passes asked for, from ``slot``'s camera at ``camera_transform`` (camera-to-world, OpenGL).
+
+        ``antialias``: None uses the rasteriser's setting; True/False force 4x multisampling on/off.
+        """
+        if self._closed:
+            raise RenderError("Rasterizer.render: this rasteriser was closed")
         frame = Frame()
         if not (rgb or depth or segmentation or normal):
             return frame
@@ -172,12 +189,21 @@ class Rasterizer:
                 renderer.viewport_width, renderer.viewport_height = slot.width, slot.height
 
                 if rgb:
+                    shadows = bool(self._color_flags & RenderFlags.SHADOWS_DIRECTIONAL)
+                    renderer.reuse_shadow_maps = shadows and self._shadow_poses_valid and \
+                        np.array_equal(self._shadow_poses, self._poses)
+                    if shadows and not renderer.reuse_shadow_maps:
+                        self._shadow_poses_valid = False  # stays False if drawing fails half-way
                     # No depth from this pass: resolving a multisampled depth buffer costs llvmpipe more
                     # than a whole single-sample depth pass, and the latter is exact at edges.
+                    samples = None if antialias is None else (4 if antialias else 1)
                     color_raw, _ = renderer.render_pass(scene, self._color_flags, None, read_color=True,
-                                                        read_depth=False)
+                                                        read_depth=False, color_samples=samples)
                     frame.rgb = np.empty((slot.height, slot.width, 3), dtype=np.uint8)
                     np.copyto(frame.rgb, color_raw[::-1, :, :3])
+                    if shadows and not renderer.reuse_shadow_maps:
+                        np.copyto(self._shadow_poses, self._poses)
+                        self._shadow_poses_valid = True
                 if segmentation:
                     wants_depth = depth and frame.depth is None
                     color_raw, depth_raw = renderer.render_pass(scene, RenderFlags.SEG, self._seg_node_map,
@@ -223,10 +249,22 @@ class Rasterizer:
 
     def close(self) -> None:
         """Free this scene's GL objects now (otherwise they go when it is garbage collected)."""
+        self._closed = True
         if self._finalizer.alive:
             self._finalizer()
             with self._context.session():
                 pass  # frees the retired renderer with the context current
+
+
+def _prepare_mesh(pyrender: Any, item: Any) -> Any:
+    try:
+        return to_pyrender_mesh(pyrender, item)
+    except PhysimError:
+        raise
+    except Exception as exc:  # trimesh or pyrender choking on a mesh: name the item, not their internals
+        logger.debug("preparing mesh %r failed", item.name, exc_info=True)
+        raise RenderError(f"RenderItem {item.name!r}: cannot prepare its mesh for drawing: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def _segmentation_color(entity_index: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from physim.errors import InvalidValueError, RenderError, SceneStateError
+from physim.render.files import open_temp_beside
 
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
@@ -106,8 +107,7 @@ class VideoWriter:
         self._process_box: list[subprocess.Popen | None] = [None]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, self._temp_path = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.",
-                                                       suffix=f".part{self.path.suffix}")
+            handle, self._temp_path = open_temp_beside(self.path)
             os.close(handle)
         except OSError as exc:
             raise InvalidValueError(f"{owner}: cannot write video {str(self.path)!r}: {exc.strerror or exc}") from None

@@ -2,8 +2,9 @@
 // pyrender 0.1.45's mesh.frag (MIT License, Copyright (c) 2019 Matthew Matl), changed by physim for speed
 // on software GL (llvmpipe), where texture fetches dominate a frame:
 //  - a light whose shadow map is 1x1 (physim's fill lights) casts no shadow and costs no fetches;
-//  - shadows are one bilinearly filtered 2x2 comparison (4 fetches) instead of a 3x3 PCF of those (36),
-//    looked up with a normal offset instead of a large constant depth bias (see shadow_calc);
+//  - directional shadows are one hardware-filtered comparison (sampler2DShadow) instead of a 3x3 PCF of
+//    manual 2x2 comparisons (36 fetches), looked up with a normal offset and a slope-scaled bias instead
+//    of a large constant depth bias (see directional_shadow);
 //  - light loops run to the compile-time MAX_*_LIGHTS (physim sets them to the scene's light counts), so
 //    the compiler unrolls them and indexes the light arrays with constants instead of per-pixel gathers.
 ///////////////////////////////////////////////////////////////////////////////
@@ -31,7 +32,7 @@ struct DirectionalLight {
     vec3 direction;
 
     #ifdef DIRECTIONAL_LIGHT_SHADOWS
-    sampler2D shadow_map;
+    sampler2DShadow shadow_map;  // physim: hardware depth compare
     mat4 light_matrix;
     #endif
 };
@@ -299,6 +300,29 @@ float PCF(sampler2D depths, vec2 size, vec2 uv, float compare){
     return result/9.0;
 }
 
+float directional_shadow(mat4 light_matrix, sampler2DShadow shadow_map, float nl, vec3 n)
+{
+    // physim: normal-offset shadow lookup with hardware bilinear PCF (one fetch; physim sets the map's
+    // compare mode and linear filtering). The point is pushed off the surface by about one shadow-map
+    // texel (more at grazing light) before projecting, and compared with a slope-scaled bias: together
+    // they remove self-shadowing ("acne") without the large constant bias that detaches shadows from
+    // contacts. The texel's world size assumes an orthographic light (the first row of light_matrix
+    // then has length 1 / xmag).
+    vec2 size = vec2(textureSize(shadow_map, 0));
+    float texel = 2.0 / (size.x * length(vec3(light_matrix[0][0], light_matrix[1][0], light_matrix[2][0])));
+    // Depth-map units per metre along the light (light_coords.z = 0.5 * ndc.z + 0.5).
+    float depth_per_metre = 0.5 * length(vec3(light_matrix[0][2], light_matrix[1][2], light_matrix[2][2]));
+    float tan_incidence = min(sqrt(max(1.0 - nl * nl, 0.0)) / max(nl, 1e-3), 8.0);
+    vec3 p = frag_position + n * texel * (1.0 + 2.0 * (1.0 - nl));
+    vec4 proj_coords = light_matrix * vec4(p, 1.0);
+    vec3 light_coords = proj_coords.xyz / proj_coords.w * 0.5 + 0.5;
+    if (light_coords.z > 1.0) {
+        return 0.0;
+    }
+    float compare = light_coords.z - texel * depth_per_metre * (0.5 + 0.5 * tan_incidence);
+    return 1.0 - texture(shadow_map, vec3(light_coords.xy, compare));
+}
+
 float shadow_calc(mat4 light_matrix, sampler2D shadow_map, float nl, vec3 n)
 {
     // physim: normal-offset shadow lookup. The point is pushed off the surface by about one shadow-map
@@ -380,7 +404,7 @@ void main()
 #ifdef DIRECTIONAL_LIGHT_SHADOWS
         if (textureSize(directional_lights[i].shadow_map, 0).x > 1) {
             float nl = clamp(dot(n,l), 0.0, 1.0);
-            float shadow = shadow_calc(
+            float shadow = directional_shadow(
                 directional_lights[i].light_matrix,
                 directional_lights[i].shadow_map,
                 nl,
