@@ -28,6 +28,7 @@ from physim.solvers.rigid.dynamics import (
     update_kinematics,
 )
 from physim.solvers.rigid.model import RigidBodySpec, assemble
+from physim.utils.launch import PreparedKernel
 from physim.utils.rotations import quat_to_matrix
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
@@ -163,6 +164,7 @@ class RigidSolver:
     def _allocate_contacts(self, capacity: int) -> None:
         batch, f = self.n_batch, _scalar(self.float_type)
         self.contact_capacity = capacity
+        self._launch = None  # the arrays change: the prepared launch is rebuilt on the next step
         n_slots = self.n_points + self.n_geoms
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
@@ -186,10 +188,11 @@ class RigidSolver:
         """
         if self.n_bodies == 0:
             return None
-        wanted, bad_env, bad_body = _step_kernel(
-            **self._model, **self._state, **self._work, **self._contacts, params=self._params,
-            int_params=self._int_params, broadphase_geoms=self._broadphase_geoms, n_substeps=n_substeps,
-            serial=self.n_batch == 1)
+        if self._launch is None:
+            self._launch = PreparedKernel(
+                _step_kernel, **self._model, **self._state, **self._work, **self._contacts, params=self._params,
+                int_params=self._int_params, broadphase_geoms=self._broadphase_geoms, serial=self.n_batch == 1)
+        wanted, bad_env, bad_body = self._launch(n_substeps=n_substeps)
         if wanted > self.contact_capacity:
             self._allocate_contacts(2 * wanted)
         return None if bad_env < 0 else (int(bad_env), int(bad_body))
