@@ -149,3 +149,18 @@ def test_zero_gravity_collision_conserves_momentum():
     assert right.get_vel()[0] > 0.5  # they did collide
     after = left.mass * left.get_vel() + right.mass * right.get_vel()
     np.testing.assert_allclose(after, before, atol=1e-3 * np.linalg.norm(before))
+
+
+def test_reset_of_some_envs_leaves_the_others_running():
+    scene, (box,) = make_scene((Box(size=(0.1, 0.1, 0.1), pos=(0, 0, 0.5)), Rigid()), n_envs=3)
+    box.set_vel((1.0, 0.0, 0.0), envs_idx=[0, 1, 2])
+    run(scene, 0.2)
+    moved = box.get_pos()
+    scene.reset(envs_idx=[1])
+    after = box.get_pos()
+    np.testing.assert_allclose(after[1], (0, 0, 0.5), atol=1e-7)
+    np.testing.assert_array_equal(after[[0, 2]], moved[[0, 2]])
+    np.testing.assert_allclose(box.get_vel()[1], 0.0, atol=1e-7)
+    run(scene, 0.3)  # the reset env falls again from rest, the others keep sliding
+    assert box.get_pos()[1][0] == pytest.approx(0.0, abs=1e-6)
+    assert box.get_pos()[0][0] > 0.2
