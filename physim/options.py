@@ -23,8 +23,7 @@ class SimOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dt", v.positive("SimOptions", "dt", self.dt))
-        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
-            raise v.InvalidValueError(f"SimOptions.substeps: must be an integer >= 1, got {self.substeps!r}")
+        object.__setattr__(self, "substeps", v.integer("SimOptions", "substeps", self.substeps, low=1))
         object.__setattr__(self, "gravity", v.finite_vector("SimOptions", "gravity", self.gravity, 3))
 
     @property
@@ -58,9 +57,7 @@ class RigidOptions:
 
     def __post_init__(self) -> None:
         for name in ("iterations", "position_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise v.InvalidValueError(f"RigidOptions.{name}: must be an integer >= 0, got {value!r}")
+            object.__setattr__(self, name, v.integer("RigidOptions", name, getattr(self, name)))
         for name in ("contact_margin", "penetration_slop", "restitution_threshold", "tolerance"):
             object.__setattr__(self, name, v.finite_scalar("RigidOptions", name, getattr(self, name), low=0.0))
         object.__setattr__(self, "position_correction", v.finite_scalar(

@@ -38,7 +38,5 @@ class Rigid(Material):
         object.__setattr__(self, "friction", v.finite_scalar("Rigid", "friction", self.friction, low=0.0))
         object.__setattr__(self, "restitution",
                            v.finite_scalar("Rigid", "restitution", self.restitution, low=0.0, high=1.0))
-        for name in ("contype", "conaffinity"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
-                raise v.InvalidValueError(f"Rigid.{name}: must be a bit mask, an integer in [0, 2**31), got {value!r}")
+        for name in ("contype", "conaffinity"):  # bit masks
+            object.__setattr__(self, name, v.integer("Rigid", name, getattr(self, name), high=2**31 - 1))

@@ -34,6 +34,15 @@ def finite_scalar(owner: str, field: str, value: object, *, low: float | None = 
     return number
 
 
+def integer(owner: str, field: str, value: object, *, low: int = 0, high: int | None = None) -> int:
+    """A whole number (not a bool) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _fail(owner, field, "must be an integer", value)
+    if value < low or (high is not None and value > high):
+        raise _fail(owner, field, f"must lie in [{low}, {high if high is not None else 'inf'}]", value)
+    return int(value)
+
+
 def positive(owner: str, field: str, value: object) -> float:
     """A finite number > 0."""
     return finite_scalar(owner, field, value, low=0.0, low_open=True)
