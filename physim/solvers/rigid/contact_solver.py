@@ -69,24 +69,24 @@ def _bodies(d: ti.template(), env, contact):
 
 
 @ti.func
-def _relative_velocity(d: ti.template(), env, contact, body_a, body_b, lin_slot: ti.template(),
-                       ang_slot: ti.template()):
+def _relative_velocity(d: ti.template(), env, contact, body_a, body_b):
+    """Velocity of a's contact point relative to b's, m/s (world frame)."""
     arm_a = d.contact_vec3[env, contact, ARM_A]
     arm_b = d.contact_vec3[env, contact, ARM_B]
-    velocity_a = d.body_vec3[env, body_a, lin_slot] + d.body_vec3[env, body_a, ang_slot].cross(arm_a)
-    velocity_b = d.body_vec3[env, body_b, lin_slot] + d.body_vec3[env, body_b, ang_slot].cross(arm_b)
+    velocity_a = d.body_vec3[env, body_a, LIN_VEL] + d.body_vec3[env, body_a, ANG_VEL].cross(arm_a)
+    velocity_b = d.body_vec3[env, body_b, LIN_VEL] + d.body_vec3[env, body_b, ANG_VEL].cross(arm_b)
     return velocity_a - velocity_b
 
 
 @ti.func
-def _apply_impulse(d: ti.template(), env, contact, body_a, body_b, impulse, lin_slot: ti.template(),
-                   ang_slot: ti.template()):
+def _apply_impulse(d: ti.template(), env, contact, body_a, body_b, impulse):
+    """Apply a world-frame impulse (N s) at the contact: on a, and its reaction on b."""
     arm_a = d.contact_vec3[env, contact, ARM_A]
     arm_b = d.contact_vec3[env, contact, ARM_B]
-    d.body_vec3[env, body_a, lin_slot] += d.body_inv_mass[body_a] * impulse
-    d.body_vec3[env, body_a, ang_slot] += d.body_inv_inertia_world[env, body_a] @ arm_a.cross(impulse)
-    d.body_vec3[env, body_b, lin_slot] -= d.body_inv_mass[body_b] * impulse
-    d.body_vec3[env, body_b, ang_slot] -= d.body_inv_inertia_world[env, body_b] @ arm_b.cross(impulse)
+    d.body_vec3[env, body_a, LIN_VEL] += d.body_inv_mass[body_a] * impulse
+    d.body_vec3[env, body_a, ANG_VEL] += d.body_inv_inertia_world[env, body_a] @ arm_a.cross(impulse)
+    d.body_vec3[env, body_b, LIN_VEL] -= d.body_inv_mass[body_b] * impulse
+    d.body_vec3[env, body_b, ANG_VEL] -= d.body_inv_inertia_world[env, body_b] @ arm_b.cross(impulse)
 
 
 @ti.func
@@ -128,7 +128,7 @@ def prepare_contacts(d: ti.template(), env):
             d.contact_scalar[env, contact, MASS_NORMAL + k] = 1.0 / inverse if inverse > 0 else 0.0
 
         separation = d.contact_scalar[env, contact, SEPARATION]
-        approach = _relative_velocity(d, env, contact, body_a, body_b, LIN_VEL, ANG_VEL).dot(normal)
+        approach = _relative_velocity(d, env, contact, body_a, body_b).dot(normal)
         target = 0.0
         if separation > 0:
             target = -separation / dt
@@ -156,7 +156,7 @@ def prepare_contacts(d: ti.template(), env):
                 impulse_t1 *= scale
                 impulse_t2 *= scale
             _apply_impulse(d, env, contact, body_a, body_b,
-                           impulse_n * normal + impulse_t1 * tangent1 + impulse_t2 * tangent2, LIN_VEL, ANG_VEL)
+                           impulse_n * normal + impulse_t1 * tangent1 + impulse_t2 * tangent2)
         d.contact_scalar[env, contact, IMPULSE_NORMAL] = impulse_n
         d.contact_scalar[env, contact, IMPULSE_TANGENT1] = impulse_t1
         d.contact_scalar[env, contact, IMPULSE_TANGENT2] = impulse_t2
