@@ -28,6 +28,7 @@ from physim.solvers.rigid.dynamics import (
     update_kinematics,
 )
 from physim.solvers.rigid.model import RigidBodySpec, assemble
+from physim.utils.arrays import read, write
 from physim.utils.launch import PreparedKernel
 from physim.utils.rotations import quat_to_matrix
 
@@ -111,7 +112,7 @@ class RigidSolver:
         def upload(array: np.ndarray, dtype, ndim_extra: int = 0):
             shape = array.shape[: array.ndim - ndim_extra]
             field = ti.ndarray(dtype, shape)
-            field.from_numpy(np.ascontiguousarray(array))
+            write(field, array)
             return field
 
         self._model = dict(
@@ -176,8 +177,8 @@ class RigidSolver:
             counters=ti.ndarray(ti.i32, (batch, L.N_COUNTERS)),
         )
         if old is None:
-            self._contacts["warm_geom"].fill(-1)
-        self._contacts["counters"].fill(0)
+            write(self._contacts["warm_geom"], -1)
+        write(self._contacts["counters"], 0)
 
     # ------------------------------------------------------------------ step
     def step(self, n_substeps: int) -> tuple[int, int] | None:
@@ -201,57 +202,57 @@ class RigidSolver:
     def reset(self, envs_idx: np.ndarray | None = None) -> None:
         """Put the chosen envs (all by default) back to the initial poses, at rest."""
         envs = self._envs(envs_idx)
-        body_vec3 = self._state["body_vec3"].to_numpy()
-        quat = self._state["body_quat"].to_numpy()
+        body_vec3 = read(self._state["body_vec3"])
+        quat = read(self._state["body_quat"])
         body_vec3[envs] = 0.0
         body_vec3[np.ix_(envs, np.arange(self.n_bodies), [L.POS])] = self.initial_pos[None, :, None, :]
         quat[np.ix_(envs, np.arange(self.n_bodies))] = self.initial_quat[None]
         if self.n_bodies == 0:
             quat[:] = (1.0, 0.0, 0.0, 0.0)
-        self._state["body_vec3"].from_numpy(body_vec3)
-        self._state["body_quat"].from_numpy(quat)
-        order = self._work["sweep_order"].to_numpy()
+        write(self._state["body_vec3"], body_vec3)
+        write(self._state["body_quat"], quat)
+        order = read(self._work["sweep_order"])
         order[envs, : len(self._bounded)] = self._bounded
-        self._work["sweep_order"].from_numpy(order)
+        write(self._work["sweep_order"], order)
         self._forget_contacts(envs)
 
     def _forget_contacts(self, envs: np.ndarray) -> None:
         """Drop warm-start impulses: after a teleport they no longer describe the contacts."""
-        warm = self._contacts["warm_geom"].to_numpy()
+        warm = read(self._contacts["warm_geom"])
         warm[envs] = -1
-        self._contacts["warm_geom"].from_numpy(warm)
+        write(self._contacts["warm_geom"], warm)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """A copy of every env's state: qpos (pos, quat) and qvel (linear, angular velocity) per body."""
-        body_vec3 = self._state["body_vec3"].to_numpy()
-        return dict(pos=body_vec3[:, :, L.POS].copy(), quat=self._state["body_quat"].to_numpy(),
+        body_vec3 = read(self._state["body_vec3"])
+        return dict(pos=body_vec3[:, :, L.POS].copy(), quat=read(self._state["body_quat"]),
                     lin_vel=body_vec3[:, :, L.LIN_VEL].copy(), ang_vel=body_vec3[:, :, L.ANG_VEL].copy(),
-                    warm_geom=self._contacts["warm_geom"].to_numpy(),
-                    warm_impulse=self._contacts["warm_impulse"].to_numpy(),
-                    sweep_order=self._work["sweep_order"].to_numpy())
+                    warm_geom=read(self._contacts["warm_geom"]),
+                    warm_impulse=read(self._contacts["warm_impulse"]),
+                    sweep_order=read(self._work["sweep_order"]))
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        body_vec3 = self._state["body_vec3"].to_numpy()
+        body_vec3 = read(self._state["body_vec3"])
         body_vec3[:, :, L.POS], body_vec3[:, :, L.LIN_VEL], body_vec3[:, :, L.ANG_VEL] = (
             state["pos"], state["lin_vel"], state["ang_vel"])
-        self._state["body_vec3"].from_numpy(body_vec3)
-        self._state["body_quat"].from_numpy(np.asarray(state["quat"], self.float_type))
-        self._contacts["warm_geom"].from_numpy(np.asarray(state["warm_geom"], np.int32))
-        self._contacts["warm_impulse"].from_numpy(np.asarray(state["warm_impulse"], self.float_type))
-        self._work["sweep_order"].from_numpy(np.asarray(state["sweep_order"], np.int32))
+        write(self._state["body_vec3"], body_vec3)
+        write(self._state["body_quat"], np.asarray(state["quat"], self.float_type))
+        write(self._contacts["warm_geom"], np.asarray(state["warm_geom"], np.int32))
+        write(self._contacts["warm_impulse"], np.asarray(state["warm_impulse"], self.float_type))
+        write(self._work["sweep_order"], np.asarray(state["sweep_order"], np.int32))
 
     # ------------------------------------------------------------------ per-body access
     def body_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Frame positions (B, n, 3) and orientations (B, n, 4) of every body, float64."""
-        pos = self._state["body_vec3"].to_numpy()[:, : self.n_bodies, L.POS]
-        quat = self._state["body_quat"].to_numpy()[:, : self.n_bodies]
+        pos = read(self._state["body_vec3"])[:, : self.n_bodies, L.POS]
+        quat = read(self._state["body_quat"])[:, : self.n_bodies]
         return pos.astype(np.float64), quat.astype(np.float64)
 
     def get_body(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
         """One body's ``pos``, ``quat``, ``vel`` (velocity of its frame origin) or ``ang``, shape (len(envs), k)."""
         if quantity == "quat":
-            return self._state["body_quat"].to_numpy()[envs, body].astype(np.float64)
-        body_vec3 = self._state["body_vec3"].to_numpy()[envs, body].astype(np.float64)
+            return read(self._state["body_quat"])[envs, body].astype(np.float64)
+        body_vec3 = read(self._state["body_vec3"])[envs, body].astype(np.float64)
         if quantity == "pos":
             return body_vec3[:, L.POS]
         if quantity == "ang":
@@ -263,11 +264,11 @@ class RigidSolver:
     def set_body(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
         """Set ``pos``, ``quat``, ``vel`` or ``ang`` of one body in the chosen envs (values (len(envs), k))."""
         if quantity == "quat":
-            quat = self._state["body_quat"].to_numpy()
+            quat = read(self._state["body_quat"])
             quat[envs, body] = values
-            self._state["body_quat"].from_numpy(quat)
+            write(self._state["body_quat"], quat)
         else:
-            body_vec3 = self._state["body_vec3"].to_numpy()
+            body_vec3 = read(self._state["body_vec3"])
             if quantity == "pos":
                 body_vec3[envs, body, L.POS] = values
             elif quantity == "ang":
@@ -275,12 +276,12 @@ class RigidSolver:
             else:
                 arm = self._origin_arm(body, envs)
                 body_vec3[envs, body, L.LIN_VEL] = values - np.cross(body_vec3[envs, body, L.ANG_VEL], arm)
-            self._state["body_vec3"].from_numpy(body_vec3)
+            write(self._state["body_vec3"], body_vec3)
         self._forget_contacts(envs)
 
     def _origin_arm(self, body: int, envs: np.ndarray) -> np.ndarray:
         """Vector from the centre of mass to the body frame origin, world frame, (len(envs), 3)."""
-        quat = self._state["body_quat"].to_numpy()[envs, body].astype(np.float64)
+        quat = read(self._state["body_quat"])[envs, body].astype(np.float64)
         return -quat_to_matrix(quat) @ self.model.body_center_of_mass[body]
 
     def _envs(self, envs_idx: np.ndarray | None) -> np.ndarray:

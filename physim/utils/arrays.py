@@ -1,0 +1,54 @@
+"""Moving data between numpy and Taichi ndarrays.
+
+On the CPU backend an ndarray lives in host memory, so numpy can view it in place: no copy kernel, and
+no Taichi kernel to trace the first time a dtype and shape is copied (their tracing cost about half a
+second of every scene build). On a GPU the ordinary ``to_numpy``/``from_numpy`` copies are used.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import taichi as ti
+from taichi.lang.util import to_numpy_type
+
+
+def _element_shape(array) -> tuple[int, ...]:
+    if hasattr(array, "m"):
+        return (array.n, array.m)
+    if hasattr(array, "n"):
+        return (array.n,)
+    return ()
+
+
+def host_view(array) -> np.ndarray | None:
+    """A numpy array sharing memory with ``array`` on the CPU backend, or None elsewhere. It is valid only
+    while ``array`` lives: use it at once (``read`` and ``write`` do), never keep it."""
+    from taichi.lang import impl
+
+    if impl.current_cfg().arch != ti.cpu:
+        return None
+    shape = tuple(array.shape) + _element_shape(array)
+    dtype = np.dtype(to_numpy_type(array.dtype))
+    count = int(np.prod(shape)) if shape else 1
+    address = impl.get_runtime().prog.get_ndarray_data_ptr_as_int(array.arr)
+    buffer = (ctypes.c_byte * (count * dtype.itemsize)).from_address(address)
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
+
+
+def read(array) -> np.ndarray:
+    """A numpy copy of a Taichi ndarray."""
+    view = host_view(array)
+    return view.copy() if view is not None else array.to_numpy()
+
+
+def write(array, values) -> None:
+    """Set every element of a Taichi ndarray from numpy values (broadcast as numpy does)."""
+    view = host_view(array)
+    if view is not None:
+        view[...] = values
+    else:
+        full = np.empty(tuple(array.shape) + _element_shape(array), to_numpy_type(array.dtype))
+        full[...] = values
+        array.from_numpy(full)
