@@ -301,23 +301,27 @@ def detect_collisions(d: ti.template(), env):
     d.counters[env, CONTACTS_WANTED] = 0
     sort_along_x(d, env)
     n_bounded = d.int_params[N_BOUNDED_GEOMS]
+    n_candidates = n_bounded + d.int_params[N_UNBOUNDED_GEOMS]
     for i in range(n_bounded):
         geom_a = d.sweep_order[env, i]
         low_a = d.geom_vec3[env, geom_a, AABB_MIN]
         high_a = d.geom_vec3[env, geom_a, AABB_MAX]
-        for j in range(i + 1, n_bounded):
-            geom_b = d.sweep_order[env, j]
-            low_b = d.geom_vec3[env, geom_b, AABB_MIN]
-            if low_b[0] > high_a[0]:
-                break
-            high_b = d.geom_vec3[env, geom_b, AABB_MAX]
-            overlap = (low_b[1] <= high_a[1] and low_a[1] <= high_b[1] and low_b[2] <= high_a[2]
-                       and low_a[2] <= high_b[2])
-            if overlap and _may_collide(d, geom_a, geom_b):
+        # Later geoms in x order, then every unbounded one; one narrow-phase call site keeps compiles short.
+        k = i + 1
+        while k < n_candidates:
+            geom_b = d.broadphase_geoms[k]
+            candidate = True
+            if k < n_bounded:
+                geom_b = d.sweep_order[env, k]
+                low_b = d.geom_vec3[env, geom_b, AABB_MIN]
+                high_b = d.geom_vec3[env, geom_b, AABB_MAX]
+                if low_b[0] > high_a[0]:
+                    k = n_bounded  # no later box along x can overlap: on to the unbounded geoms
+                    continue
+                candidate = (low_b[1] <= high_a[1] and low_a[1] <= high_b[1] and low_b[2] <= high_a[2]
+                             and low_a[2] <= high_b[2])
+            if candidate and _may_collide(d, geom_a, geom_b):
                 collide_pair(d, env, ti.min(geom_a, geom_b), ti.max(geom_a, geom_b))
-        for k in range(d.int_params[N_UNBOUNDED_GEOMS]):
-            plane = d.broadphase_geoms[n_bounded + k]
-            if _may_collide(d, geom_a, plane):
-                collide_pair(d, env, geom_a, plane)
+            k += 1
     d.counters[env, MAX_CONTACTS_WANTED] = ti.max(d.counters[env, MAX_CONTACTS_WANTED],
                                                   d.counters[env, CONTACTS_WANTED])
