@@ -184,10 +184,12 @@ def extent_along(d: ti.template(), env, geom, axis):
 @ti.func
 def separating_axis(d: ti.template(), env, geom_a, geom_b):
     """The face normal of either polytope along which they are most separated (least overlapping), oriented
-    from b towards a, and b's extent along it. Face axes only: edge-edge axes are left to the point tests."""
+    from b towards a, b's highest extent along it and a's lowest. Face axes only: edge-edge axes are left to
+    the point tests."""
     best_normal = ti.Vector([0.0, 0.0, 1.0])
     best_separation = -1e30
     best_support = 0.0
+    best_low_a = 0.0
     for side in range(2):
         geom = geom_a if side == 0 else geom_b
         n_axes = 3
@@ -195,13 +197,19 @@ def separating_axis(d: ti.template(), env, geom_a, geom_b):
             n_axes = d.geom_model_int[geom, PLANE_COUNT]
         for k in range(n_axes):
             axis = face_axis(d, env, geom, k)
-            low_a, high_a = extent_along(d, env, geom_a, axis)
-            low_b, high_b = extent_along(d, env, geom_b, axis)
+            low_a, high_a, low_b, high_b = 0.0, 0.0, 0.0, 0.0
+            for which in range(2):  # one call site: the extent code is compiled once
+                low, high = extent_along(d, env, geom_a if which == 0 else geom_b, axis)
+                if which == 0:
+                    low_a, high_a = low, high
+                else:
+                    low_b, high_b = low, high
             if low_a - high_b > best_separation:  # a lies on the +axis side of b
-                best_separation, best_normal, best_support = low_a - high_b, axis, high_b
+                best_separation, best_normal, best_support, best_low_a = low_a - high_b, axis, high_b, low_a
             if low_b - high_a > best_separation:  # a lies on the -axis side of b
-                best_separation, best_normal, best_support = low_b - high_a, -axis, -low_b
-    return best_normal, best_support
+                best_separation, best_normal = low_b - high_a, -axis
+                best_support, best_low_a = -low_b, -high_a
+    return best_normal, best_support, best_low_a
 
 
 @ti.func
@@ -252,8 +260,9 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
         type_b == GeomType.BOX or type_b == GeomType.CONVEX)
     pair_normal = ti.Vector([0.0, 0.0, 1.0])
     support_b = 0.0
+    low_a = 0.0
     if polytopes:
-        pair_normal, support_b = separating_axis(d, env, geom_a, geom_b)
+        pair_normal, support_b, low_a = separating_axis(d, env, geom_a, geom_b)
     # One call site, so the signed-distance code is compiled once.
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
@@ -261,7 +270,6 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
             support = support_b
             if side == 1:  # b's points against a: the normal flips and a's extent along it bounds the overlap
                 surface_normal = -pair_normal
-                low_a, _ = extent_along(d, env, geom_a, pair_normal)
                 support = -low_a
             points_against_surface(d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a,
                                    surface_normal, support, polytopes)
