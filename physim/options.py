@@ -1,4 +1,4 @@
-"""Scene-wide options: simulation, rigid solver, visualisation. Frozen, validated dataclasses."""
+"""Scene-wide options: simulation, rigid and MPM solvers, visualisation. Frozen, validated dataclasses."""
 
 from __future__ import annotations
 
@@ -62,6 +62,67 @@ class RigidOptions:
             object.__setattr__(self, name, v.finite_scalar("RigidOptions", name, getattr(self, name), low=0.0))
         object.__setattr__(self, "position_correction", v.finite_scalar(
             "RigidOptions", "position_correction", self.position_correction, low=0.0, high=1.0))
+
+
+@dataclass(frozen=True)
+class MPMOptions:
+    """The MPM solver's domain and resolution.
+
+    lower_bound, upper_bound: the domain's walls, m. Material may start touching them; the grid's padding
+        cells lie outside them.
+    grid_density: grid cells per metre (the cell size is ``1 / grid_density``).
+    particle_size: spacing of the lattice particles are sampled on, m; each particle stands for a cube of
+        that edge, so it weighs ``rho * particle_size**3``. Default ``1 / (2 * grid_density)``: two particles
+        per cell along each axis (8 per cell), the usual MPM choice.
+    boundary: what the walls do to material reaching them: ``"sticky"`` (stops it), ``"slip"`` (removes the
+        normal velocity, keeps the tangential one), ``"separate"`` (as slip, but material may leave the wall).
+        Walls act on the grid nodes on or beyond them, so material resting on a wall settles within about one
+        cell of it, as in every grid-based MPM; particles never cross a wall.
+    auto_substeps: when True the solver takes ``max(SimOptions.substeps, n)`` substeps per step, where ``n``
+        keeps each substep under ``cfl * dx / c`` (``c`` the fastest elastic wave speed of the scene's
+        materials). When False it takes exactly ``SimOptions.substeps`` and too large a substep diverges
+        (reported as SimulationDivergedError).
+    cfl: the Courant number used by ``auto_substeps``.
+    deterministic: False (default) scatters particles to the grid from every core with atomic adds, whose
+        order, and so the float rounding, varies run to run. True scatters in a fixed order on one core: runs
+        are bit-identical (for replays and tests), at some cost in speed on a multi-core CPU.
+    """
+
+    lower_bound: tuple[float, float, float] = (-1.0, -1.0, 0.0)
+    upper_bound: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    grid_density: float = 64.0
+    particle_size: float | None = None
+    boundary: str = "sticky"
+    auto_substeps: bool = False
+    cfl: float = 0.4
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        lower = v.finite_vector("MPMOptions", "lower_bound", self.lower_bound, 3)
+        upper = v.finite_vector("MPMOptions", "upper_bound", self.upper_bound, 3)
+        if any(hi <= lo for lo, hi in zip(lower, upper)):
+            raise v.InvalidValueError(f"MPMOptions.upper_bound: must exceed lower_bound on every axis, got "
+                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        object.__setattr__(self, "lower_bound", lower)
+        object.__setattr__(self, "upper_bound", upper)
+        object.__setattr__(self, "grid_density", v.positive("MPMOptions", "grid_density", self.grid_density))
+        cells = [(hi - lo) * self.grid_density for lo, hi in zip(lower, upper)]
+        if any(c < 2 for c in cells) or cells[0] * cells[1] * cells[2] > 2**28:
+            raise v.InvalidValueError(f"MPMOptions.grid_density: the domain must span between 2 and 2**28 cells, "
+                                      f"got {cells} cells per axis")
+        if self.particle_size is None:
+            object.__setattr__(self, "particle_size", 0.5 / self.grid_density)
+        object.__setattr__(self, "particle_size", v.positive("MPMOptions", "particle_size", self.particle_size))
+        v.one_of("MPMOptions", "boundary", self.boundary, ("sticky", "slip", "separate"))
+        for name in ("auto_substeps", "deterministic"):
+            if not isinstance(getattr(self, name), bool):
+                raise v.InvalidValueError(f"MPMOptions.{name}: must be True or False, got {getattr(self, name)!r}")
+        object.__setattr__(self, "cfl", v.finite_scalar("MPMOptions", "cfl", self.cfl, low=0.0, low_open=True,
+                                                        high=1.0))
+
+    @property
+    def dx(self) -> float:
+        return 1.0 / self.grid_density
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,71 @@ class RigidEntity(Entity):
         if self.morph.fixed and quantity in ("vel", "ang") and np.any(array != 0):
             raise SceneStateError(f"{where}: entity {self.name!r} is fixed and cannot move")
         self.scene._rigid_solver.set_body(self.body_index, quantity, array, envs)
+
+
+class MPMEntity(Entity):
+    """A continuum (elastic, plasticine, sand, liquid, snow) simulated by the MPM solver as particles.
+
+    ``get_particles_pos()`` / ``get_particles_vel()`` return ``(n_particles, 3)`` arrays, or
+    ``(n_envs, n_particles, 3)`` when batched; the setters take the same shapes (a single ``(n, 3)`` array is
+    broadcast to every selected env).
+    """
+
+    body_index: int = -1  # set by the scene when the solver is built
+
+    def __init__(self, scene: Scene, idx: int, name: str, morph: Morph, material: Material, surface: Surface,
+                 positions: np.ndarray, particle_size: float) -> None:
+        super().__init__(scene, idx, name, morph, material, surface)
+        self.init_positions = positions
+        self.particle_size = particle_size
+
+    @property
+    def n_particles(self) -> int:
+        return len(self.init_positions)
+
+    @property
+    def particle_mass(self) -> float:
+        """Mass of one particle, kg: ``rho * particle_size**3``."""
+        return self.material.rho * self.particle_size**3
+
+    @property
+    def mass(self) -> float:
+        """Total mass, kg: rho times the sampled volume (``n_particles * particle_size**3``)."""
+        return self.particle_mass * self.n_particles
+
+    def get_particles_pos(self, envs_idx=None) -> np.ndarray:
+        """Particle positions, m."""
+        return self._get("x", "get_particles_pos", envs_idx)
+
+    def get_particles_vel(self, envs_idx=None) -> np.ndarray:
+        """Particle velocities, m/s."""
+        return self._get("v", "get_particles_vel", envs_idx)
+
+    def set_particles_pos(self, pos, envs_idx=None) -> None:
+        self._set("x", "set_particles_pos", pos, envs_idx)
+
+    def set_particles_vel(self, vel, envs_idx=None) -> None:
+        self._set("v", "set_particles_vel", vel, envs_idx)
+
+    def _get(self, quantity: str, where: str, envs_idx) -> np.ndarray:
+        envs = self.scene._envs_index(envs_idx, f"{self.name}.{where}")
+        values = self.scene._mpm_solver.get_particles(self.body_index, quantity, envs)
+        return values[0] if self.scene.n_envs == 0 else values
+
+    def _set(self, quantity: str, where: str, values, envs_idx) -> None:
+        where = f"{self.name}.{where}"
+        envs = self.scene._envs_index(envs_idx, where)
+        array = np.asarray(values, dtype=np.float64)
+        n = self.n_particles
+        if array.shape == (n, 3):
+            array = np.broadcast_to(array, (len(envs), n, 3))
+        if array.shape != (len(envs), n, 3):
+            raise InvalidValueError(f"{where}: expected shape ({n}, 3) or ({len(envs)}, {n}, 3), got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise InvalidValueError(f"{where}: values must be finite (no NaN or inf)")
+        if quantity == "x":
+            lower, upper = self.scene.mpm_options.lower_bound, self.scene.mpm_options.upper_bound
+            if np.any(array < lower) or np.any(array > upper):
+                raise InvalidValueError(f"{where}: entity {self.name!r}: positions must lie inside the MPM domain "
+                                        f"[{lower}, {upper}]")
+        self.scene._mpm_solver.set_particles(self.body_index, quantity, array, envs)

@@ -40,3 +40,6 @@ class Rigid(Material):
                            v.finite_scalar("Rigid", "restitution", self.restitution, low=0.0, high=1.0))
         for name in ("contype", "conaffinity"):  # bit masks
             object.__setattr__(self, name, v.integer("Rigid", name, getattr(self, name), high=2**31 - 1))
+
+
+from physim.scene import mpm_materials as MPM  # noqa: E402, F401, N812 - ps.materials.MPM.Elastic, as Genesis

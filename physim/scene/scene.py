@@ -10,13 +10,14 @@ import numpy as np
 
 from physim import backend
 from physim.errors import InvalidValueError, SceneStateError, SimulationDivergedError
-from physim.options import RigidOptions, SimOptions, ViewerOptions, VisOptions
+from physim.options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
 from physim.scene import materials as mat
 from physim.scene import morphs as mor
 from physim.scene import surfaces as sur
-from physim.scene.entity import Entity, RigidEntity
+from physim.scene.entity import Entity, MPMEntity, RigidEntity
 from physim.scene.geometry import rigid_geometry
 from physim.scene.render_view import RenderItem, RenderView
+from physim.solvers.mpm import MPMBodySpec, MPMSolver, sample_morph
 from physim.solvers.rigid import RigidBodySpec, RigidSolver
 from physim.utils.rotations import pose_matrix
 
@@ -29,15 +30,18 @@ class Scene:
     Add entities and cameras, ``build(n_envs)`` once, then ``step()``. ``n_envs=0`` simulates one world
     and getters return unbatched arrays; ``n_envs=B`` simulates B independent copies in parallel.
     ``show_viewer`` is accepted for Genesis scripts; physim has no on-screen viewer yet.
+    ``mpm_options`` sets the MPM solver's domain and grid; it is built only when an entity has an MPM material.
     """
 
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
                  vis_options: VisOptions | None = None, viewer_options: ViewerOptions | None = None,
-                 show_viewer: bool = False, show_FPS: bool = False, renderer: Any = None) -> None:  # noqa: N803
+                 show_viewer: bool = False, show_FPS: bool = False, renderer: Any = None,  # noqa: N803
+                 mpm_options: MPMOptions | None = None) -> None:
         for name, value, kind in (("sim_options", sim_options, SimOptions),
                                   ("rigid_options", rigid_options, RigidOptions),
                                   ("vis_options", vis_options, VisOptions),
-                                  ("viewer_options", viewer_options, ViewerOptions)):
+                                  ("viewer_options", viewer_options, ViewerOptions),
+                                  ("mpm_options", mpm_options, MPMOptions)):
             if value is not None and not isinstance(value, kind):
                 raise InvalidValueError(f"Scene.{name}: must be a ps.options.{kind.__name__}, got {value!r}")
         if show_viewer:
@@ -48,6 +52,7 @@ class Scene:
         self.rigid_options = rigid_options or RigidOptions()
         self.vis_options = vis_options or VisOptions()
         self.viewer_options = viewer_options or ViewerOptions()
+        self.mpm_options = mpm_options or MPMOptions()
         self.entities: list[Entity] = []
         self.cameras: list = []
         self.is_built = False
@@ -56,6 +61,7 @@ class Scene:
         self._rigid_specs: dict[int, RigidBodySpec] = {}
         self._visuals: dict[int, Any] = {}
         self._rigid_solver = RigidSolver(self.sim_options, self.rigid_options)
+        self._mpm_solver: MPMSolver | None = None  # made by build() when the scene holds MPM entities
 
     # ------------------------------------------------------------------ composing
     def add_entity(self, morph: mor.Morph, material: mat.Material | None = None, surface: sur.Surface | None = None,
@@ -75,6 +81,11 @@ class Scene:
         name = name or f"{type(morph).__name__.lower()}_{index}"
         if any(entity.name == name for entity in self.entities):
             raise InvalidValueError(f"Scene.add_entity.name: an entity named {name!r} already exists")
+        if isinstance(material, mat.MPM.MPMMaterial):
+            positions = sample_morph(morph, self.mpm_options.particle_size, name)
+            entity = MPMEntity(self, index, name, morph, material, surface, positions, self.mpm_options.particle_size)
+            self.entities.append(entity)
+            return entity
         if not isinstance(material, mat.Rigid):
             raise InvalidValueError(f"Scene.add_entity.material: no solver for {type(material).__name__} yet")
         geoms, visual = rigid_geometry(morph)
@@ -112,10 +123,28 @@ class Scene:
             entity.body_index = body_index
         self._entity_of_body = [entity.name for entity in rigid_entities]
         self._rigid_solver.build([self._rigid_specs[e.idx] for e in rigid_entities], self.n_envs)
+        mpm_entities = [e for e in self.entities if isinstance(e, MPMEntity)]
+        if mpm_entities:
+            self._build_mpm(mpm_entities)
         self._render_view = self._make_render_view()
         self.is_built = True
         for camera in self.cameras:
             camera._attach(self._render_view, self.vis_options)
+
+    def _build_mpm(self, entities: list[MPMEntity]) -> None:
+        lower, upper = np.array(self.mpm_options.lower_bound), np.array(self.mpm_options.upper_bound)
+        for body_index, entity in enumerate(entities):
+            entity.body_index = body_index
+            outside = np.any((entity.init_positions < lower - 1e-9) | (entity.init_positions > upper + 1e-9), axis=1)
+            if np.any(outside):
+                raise InvalidValueError(
+                    f"Scene.build: MPM entity {entity.name!r} has {int(outside.sum())} of its {entity.n_particles} "
+                    f"particles outside the MPM domain (MPMOptions.lower_bound={tuple(lower)}, "
+                    f"upper_bound={tuple(upper)}); move the entity or enlarge the domain")
+        self._entity_of_mpm_body = [entity.name for entity in entities]
+        self._mpm_solver = MPMSolver(self.sim_options, self.mpm_options)
+        self._mpm_solver.build([MPMBodySpec(e.name, e.material, e.init_positions, e.particle_size**3)
+                                for e in entities], self.n_envs)
 
     def _make_render_view(self) -> RenderView:
         drawn = [e for e in self.entities if e.idx in self._visuals]
@@ -143,36 +172,54 @@ class Scene:
         """Advance every env by ``sim_options.dt``."""
         if not self.is_built:
             raise SceneStateError("Scene.step: build the scene first (scene.build())")
-        diverged = self._rigid_solver.step(self.sim_options.substeps)
+        rigid_diverged = self._rigid_solver.step(self.sim_options.substeps)
+        mpm_diverged = self._mpm_solver.step() if self._mpm_solver is not None else None
         self.cur_step += 1
-        if diverged is not None:
-            env, body = diverged
-            where = f" in env {env}" if self.n_envs > 0 else ""
-            raise SimulationDivergedError(
-                f"the simulation diverged at step {self.cur_step}: entity {self._entity_of_body[body]!r}{where} has a "
-                "non-finite (NaN or infinite) position or velocity; reduce dt, raise substeps, or check masses, "
-                "velocities and initial overlaps")
+        if rigid_diverged is not None:
+            self._report_divergence("entity", self._entity_of_body, rigid_diverged,
+                                    "position or velocity; reduce dt, raise substeps, or check masses, velocities and "
+                                    "initial overlaps")
+        if mpm_diverged is not None:
+            self._report_divergence("MPM entity", self._entity_of_mpm_body, mpm_diverged,
+                                    "particle position, velocity or deformation; reduce dt, raise substeps (or set "
+                                    "MPMOptions(auto_substeps=True)), or soften the material")
         for camera in self.cameras:
             camera._after_step()
+
+    def _report_divergence(self, kind: str, names: list[str], where: tuple[int, int], advice: str) -> None:
+        env, body = where
+        in_env = f" in env {env}" if self.n_envs > 0 else ""
+        raise SimulationDivergedError(f"the simulation diverged at step {self.cur_step}: {kind} {names[body]!r}"
+                                      f"{in_env} has a non-finite (NaN or infinite) {advice}")
 
     def reset(self, envs_idx=None) -> None:
         """Put the chosen envs (all by default) back to their initial state."""
         self._require_built("reset")
         envs = self._envs_index(envs_idx, "Scene.reset")
         self._rigid_solver.reset(envs)
+        if self._mpm_solver is not None:
+            self._mpm_solver.reset(envs)
         if envs_idx is None:
             self.cur_step = 0
 
     def get_state(self) -> dict[str, Any]:
         """A snapshot of everything that changes: restore it with ``set_state`` to replay exactly."""
         self._require_built("get_state")
-        return {"cur_step": self.cur_step, "rigid": self._rigid_solver.get_state()}
+        state = {"cur_step": self.cur_step, "rigid": self._rigid_solver.get_state()}
+        if self._mpm_solver is not None:
+            state["mpm"] = self._mpm_solver.get_state()
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._require_built("set_state")
         if not isinstance(state, dict) or "rigid" not in state:
             raise InvalidValueError("Scene.set_state.state: expected a dict returned by scene.get_state()")
+        if self._mpm_solver is not None and "mpm" not in state:
+            raise InvalidValueError("Scene.set_state.state: the state has no MPM part; expected a dict returned by "
+                                    "this scene's get_state()")
         self._rigid_solver.set_state(state["rigid"])
+        if self._mpm_solver is not None:
+            self._mpm_solver.set_state(state["mpm"])
         self.cur_step = int(state["cur_step"])
 
     # ------------------------------------------------------------------ helpers
