@@ -521,7 +521,7 @@ def test_renderers_of_dropped_scenes_are_freed_and_closed_ones_refuse(scene: Sce
         camera.render()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork does not exist on this platform (Windows)")
 def test_forked_child_gets_an_error_instead_of_a_hang(scene: SceneFixture) -> None:
     scene.camera().render()  # this process has rendered
     read_end, write_end = os.pipe()

@@ -52,3 +52,16 @@ def write(array, values) -> None:
         full = np.empty(tuple(array.shape) + _element_shape(array), to_numpy_type(array.dtype))
         full[...] = values
         array.from_numpy(full)
+
+
+def upload(values: np.ndarray, dtype, element_dims: int = 0):
+    """A new Taichi ndarray holding ``values``; the last ``element_dims`` axes are its element (vector or
+    matrix) axes, e.g. ``upload(points, ti.math.vec3, 1)`` for points shaped (n, 3)."""
+    array = ti.ndarray(dtype, values.shape[: values.ndim - element_dims])
+    write(array, values)
+    return array
+
+
+def scalar_type(float_type: type):
+    """The Taichi scalar type of a numpy float type (float32 or float64)."""
+    return ti.f32 if float_type == np.float32 else ti.f64

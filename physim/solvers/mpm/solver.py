@@ -18,6 +18,7 @@ from physim.options import MPMOptions, SimOptions
 from physim.scene.mpm_materials import MPMMaterial
 from physim.solvers.mpm import layout as L  # noqa: N812 - read as a namespace of slot names
 from physim.solvers.mpm.stages import g2p, grid_update, p2g, particle_stress
+from physim.utils.arrays import read, scalar_type, upload, write
 from physim.utils.launch import PreparedKernel
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
@@ -120,13 +121,8 @@ class MPMSolver:
         params[L.DX] = dx
         int_params = np.array([L.BOUNDARY_CODES[opts.boundary]], np.int32)
 
-        scalar = ti.f32 if f == np.float32 else ti.f64
+        scalar = scalar_type(f)
         batch = self.n_batch
-
-        def upload(array: np.ndarray, dtype):
-            field = ti.ndarray(dtype, array.shape)
-            field.from_numpy(np.ascontiguousarray(array))
-            return field
 
         self._model = dict(p_mat=upload(p_mat, ti.i32), p_mass=upload(p_mass.astype(f), scalar),
                            p_vol=upload(p_vol.astype(f), scalar), mat_param=upload(mat_param, scalar),
@@ -180,20 +176,20 @@ class MPMSolver:
         self.set_state(state)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {key: array.to_numpy() for key, array in self._state.items()}
+        return {key: read(array) for key, array in self._state.items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         for key, array in self._state.items():
-            array.from_numpy(np.ascontiguousarray(state[key], dtype=self.float_type))
+            write(array, state[key])
 
     # ------------------------------------------------------------------ per-body access
     def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
         """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
         start, stop = self.starts[body], self.starts[body + 1]
-        return self._state[quantity].to_numpy()[envs, start:stop].astype(np.float64)
+        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
 
     def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
         start, stop = self.starts[body], self.starts[body + 1]
-        array = self._state[quantity].to_numpy()
+        array = read(self._state[quantity])
         array[np.ix_(envs, np.arange(start, stop))] = values
-        self._state[quantity].from_numpy(array)
+        write(self._state[quantity], array)

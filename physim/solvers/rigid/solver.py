@@ -28,7 +28,7 @@ from physim.solvers.rigid.dynamics import (
     update_kinematics,
 )
 from physim.solvers.rigid.model import RigidBodySpec, assemble
-from physim.utils.arrays import read, write
+from physim.utils.arrays import read, scalar_type, upload, write
 from physim.utils.launch import PreparedKernel
 from physim.utils.rotations import quat_to_matrix
 
@@ -109,18 +109,12 @@ class RigidSolver:
         self.n_points = model.n_points
         self.n_geoms = model.n_geoms
 
-        def upload(array: np.ndarray, dtype, ndim_extra: int = 0):
-            shape = array.shape[: array.ndim - ndim_extra]
-            field = ti.ndarray(dtype, shape)
-            write(field, array)
-            return field
-
         self._model = dict(
-            body_inv_mass=upload(model.body_inv_mass, _scalar(f)),
+            body_inv_mass=upload(model.body_inv_mass, scalar_type(f)),
             body_model_vec3=upload(model.body_model_vec3, vec3, 1),
             body_model_mat3=upload(model.body_model_mat3, mat3, 2),
             geom_model_int=upload(model.geom_model_int, ti.i32),
-            geom_model_scalar=upload(model.geom_model_scalar, _scalar(f)),
+            geom_model_scalar=upload(model.geom_model_scalar, scalar_type(f)),
             geom_model_vec3=upload(model.geom_model_vec3, vec3, 1),
             geom_model_quat=upload(model.geom_model_quat, vec4, 1),
             points=upload(model.points, vec3, 1),
@@ -137,7 +131,7 @@ class RigidSolver:
             body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
             geom_vec3=ti.ndarray(vec3, (batch, self.n_geoms, 3)),
             geom_rot=ti.ndarray(mat3, (batch, self.n_geoms)),
-            geom_margin=ti.ndarray(_scalar(f), (batch, self.n_geoms)),
+            geom_margin=ti.ndarray(scalar_type(f), (batch, self.n_geoms)),
         )
         self._allocate_contacts(self._initial_contact_capacity())
         params = np.zeros(L.N_PARAMS, f)
@@ -146,7 +140,7 @@ class RigidSolver:
                 L.TOLERANCE]] = (self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin,
                                  opts.penetration_slop, opts.position_correction, opts.restitution_threshold,
                                  opts.tolerance)
-        self._params = upload(params, _scalar(f))
+        self._params = upload(params, scalar_type(f))
         # Broad phase lists: geoms with bounds (swept along x) first, then unbounded ones (planes).
         self._bounded, unbounded = model.bounded_geoms, model.unbounded_geoms
         int_params = np.zeros(L.N_INT_PARAMS, np.int32)
@@ -163,7 +157,7 @@ class RigidSolver:
         return 2 * self.n_points + 4 * self.n_geoms + 16
 
     def _allocate_contacts(self, capacity: int) -> None:
-        batch, f = self.n_batch, _scalar(self.float_type)
+        batch, f = self.n_batch, scalar_type(self.float_type)
         self.contact_capacity = capacity
         self._launch = None  # the arrays change: the prepared launch is rebuilt on the next step
         n_slots = self.n_points + self.n_geoms
@@ -287,6 +281,3 @@ class RigidSolver:
     def _envs(self, envs_idx: np.ndarray | None) -> np.ndarray:
         return np.arange(self.n_batch) if envs_idx is None else np.asarray(envs_idx, dtype=np.int64)
 
-
-def _scalar(float_type) -> type:
-    return ti.f32 if float_type == np.float32 else ti.f64
