@@ -43,7 +43,7 @@ import numpy as np
 from physim.errors import InvalidValueError, RenderError, SceneStateError
 from physim.options import VisOptions
 from physim.render.images import segmentation_to_rgb
-from physim.render.rasterizer import CameraSlot, Rasterizer, look_at_transform
+from physim.render.rasterizer import CameraSlot, DrawState, Rasterizer, look_at_transform
 from physim.render.recorder import FrameSpool, VideoWriter, check_fps, check_video_path
 from physim.scene.render_view import RenderView
 from physim.utils import validate as v
@@ -147,10 +147,10 @@ class Camera:
         if self._recording != "step" or self._rasterizer is None:
             return
         assert self._writer is not None
-        poses = self._rasterizer.read_poses(self._env_idx)
-        frame = self._draw(poses, self._env_idx, rgb=True)
+        state = self._rasterizer.read_state(self._env_idx)
+        frame = self._draw(state, self._env_idx, rgb=True)
         self._writer.append(frame.rgb)
-        self._step_frame = (self._frame_key(poses, self._env_idx), frame.rgb)
+        self._step_frame = (self._frame_key(state, self._env_idx), frame.rgb)
 
     # --- pose and optics ---------------------------------------------------------------------------------
 
@@ -278,16 +278,16 @@ class Camera:
         env = self._env_idx if env_idx is None else _env_index("Camera.render env_idx", env_idx)
         if antialiasing is not None and not isinstance(antialiasing, (bool, np.bool_)):
             raise InvalidValueError(f"Camera.render: antialiasing must be True, False or None, got {antialiasing!r}")
-        poses = self._rasterizer.read_poses(env)
+        state = self._rasterizer.read_state(env)
         reuse = None
         if rgb and self._step_frame is not None:
             key, step_rgb = self._step_frame
-            if self._same_frame(key, self._frame_key(poses, env)):
+            if self._same_frame(key, self._frame_key(state, env)):
                 reuse = step_rgb
         self._step_frame = None  # hand a frame out at most once: the caller owns it afterwards
         if antialiasing is not None:
             reuse = None  # the step's frame was drawn with the default anti-aliasing
-        frame = self._draw(poses, env, rgb=rgb and reuse is None, depth=depth, segmentation=segmentation,
+        frame = self._draw(state, env, rgb=rgb and reuse is None, depth=depth, segmentation=segmentation,
                            normal=normal, antialias=antialiasing)
         if reuse is not None:
             frame.rgb = reuse
@@ -299,16 +299,16 @@ class Camera:
             segmentation_out = segmentation_to_rgb(segmentation_out)
         return frame.rgb, frame.depth, segmentation_out, frame.normal
 
-    def _draw(self, poses: np.ndarray, env_idx: int, **passes: Any) -> Any:
+    def _draw(self, state: DrawState, env_idx: int, **passes: Any) -> Any:
         assert self._rasterizer is not None and self._slot is not None
-        return self._rasterizer.render(self._slot, self._transform, poses, **passes)
+        return self._rasterizer.render(self._slot, self._transform, state, **passes)
 
-    def _frame_key(self, poses: np.ndarray, env_idx: int) -> tuple[int, np.ndarray, np.ndarray]:
-        return env_idx, self._transform.copy(), poses.copy()  # copies: the scene may reuse its pose buffer
+    def _frame_key(self, state: DrawState, env_idx: int) -> tuple[int, np.ndarray, DrawState]:
+        return env_idx, self._transform.copy(), state.copy()  # copies: the scene may reuse its buffers
 
     @staticmethod
     def _same_frame(a: tuple, b: tuple) -> bool:
-        return a[0] == b[0] and np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+        return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2].same_as(b[2])
 
     # --- recording ---------------------------------------------------------------------------------------------
 
@@ -375,6 +375,42 @@ class Camera:
     def __repr__(self) -> str:
         state = "built" if self.is_built else "not built"
         return f"Camera(res={self._res}, pos={self._pos}, lookat={self._lookat}, fov={self._fov}, {state})"
+
+    # --- per-entity silhouettes (the data pipeline's visibility fractions) -------------------------------------
+
+    def render_entity_masks(self, entity_indices: Any, env_idx: int | None = None) -> np.ndarray:
+        """Unoccluded (amodal) silhouettes: for each entity index, the pixels it would cover if it were alone.
+
+        Returns a (len(entity_indices), H, W) bool array. An entity that is not drawn (no visual, or not
+        in view) gets an all-False mask. Together with ``render(segmentation=True)`` this gives an object's
+        visible fraction (visible pixels / silhouette pixels). One segmentation pass per entity.
+        """
+        if self._rasterizer is None:
+            raise SceneStateError("Camera.render_entity_masks: build the scene first (scene.build()) before rendering")
+        env = self._env_idx if env_idx is None else _env_index("Camera.render_entity_masks env_idx", env_idx)
+        wanted = [int(index) for index in np.atleast_1d(np.asarray(entity_indices, dtype=np.int64))]
+        rasterizer = self._rasterizer
+        state = rasterizer.read_state(env)
+        width, height = self._res
+        masks = np.zeros((len(wanted), height, width), dtype=bool)
+        # The segmentation pass draws only the nodes its colour map names: drawing with a map that names
+        # one entity's nodes gives that entity's silhouette with nothing in front of it.
+        full_map = rasterizer._seg_node_map
+        nodes_of: dict[int, list[Any]] = {}
+        nodes = [*rasterizer._mesh_nodes, *getattr(rasterizer, "_particle_nodes", [])]
+        items = [*rasterizer.view.items, *getattr(rasterizer.view, "particle_items", [])]
+        for node, item in zip(nodes, items, strict=True):
+            nodes_of.setdefault(int(item.entity_index), []).append(node)
+        try:
+            for row, index in enumerate(wanted):
+                if index not in nodes_of:
+                    continue
+                rasterizer._seg_node_map = {node: full_map[node] for node in nodes_of[index]}
+                frame = self._draw(state, env, rgb=False, segmentation=True)
+                np.equal(frame.segmentation, index, out=masks[row])
+        finally:
+            rasterizer._seg_node_map = full_map
+        return masks
 
 
 def _resolution(res: Any) -> tuple[int, int]:

@@ -1,9 +1,10 @@
 """One scene's pyrender scene, built once from its RenderView, drawn for any number of cameras.
 
-At construction the rasteriser turns every RenderItem into a pyrender mesh node, and VisOptions into
-lights, ambient light and background. Per frame it only copies the items' world poses (one
-``view.poses(env_idx)`` call) into the nodes, points the scene at the camera's node, and draws the passes
-asked for:
+At construction the rasteriser turns every RenderItem into a pyrender mesh node, every ParticleItem into
+instanced spheres or a deforming surface (see particles.py), and VisOptions into lights, ambient light and
+background. Per frame it only copies the items' world poses and the particles' positions (one
+:class:`DrawState`, read by ``read_state(env_idx)``) into the nodes and buffers, points the scene at the
+camera's node, and draws the passes asked for:
 
 - colour (anti-aliased, lit, shadowed): RGB;
 - depth only (single-sample), when depth is asked and no segmentation/normal pass provides it;
@@ -28,6 +29,7 @@ from physim.errors import InvalidValueError, PhysimError, RenderError
 from physim.options import Light, VisOptions
 from physim.render import gl
 from physim.render.meshes import to_pyrender_mesh
+from physim.render.particles import ParticleDrawable
 from physim.scene.render_view import RenderView
 
 logger = logging.getLogger("physim")
@@ -44,6 +46,21 @@ class CameraSlot:
     height: int
     near: float  # m
     far: float  # m
+
+
+@dataclass
+class DrawState:
+    """What moves between frames, for one env: item poses (n_items, 4, 4) and particle positions, m."""
+
+    poses: np.ndarray
+    particles: list[np.ndarray]
+
+    def copy(self) -> DrawState:
+        return DrawState(self.poses.copy(), [p.copy() for p in self.particles])
+
+    def same_as(self, other: DrawState) -> bool:
+        return np.array_equal(self.poses, other.poses) and len(self.particles) == len(other.particles) and \
+            all(np.array_equal(a, b) for a, b in zip(self.particles, other.particles))
 
 
 @dataclass
@@ -81,7 +98,7 @@ class Rasterizer:
         from physim.render.gl_renderer import PhysimRenderer
 
         items = view.items
-        for item in items:
+        for item in [*items, *view.particle_items]:
             if isinstance(item.entity_index, bool) or not isinstance(item.entity_index, (int, np.integer)) \
                     or not 0 <= item.entity_index <= MAX_SEGMENTATION_ID:
                 raise InvalidValueError(f"RenderItem {item.name!r}: entity_index must be an integer in "
@@ -94,8 +111,12 @@ class Rasterizer:
         self._poses = np.tile(np.eye(4), (len(items), 1, 1))
         self._mesh_nodes = [self._scene.add(_prepare_mesh(pyrender, item), name=item.name, pose=self._poses[i])
                             for i, item in enumerate(items)]
+        self._particle_drawables = [ParticleDrawable(pyrender, item) for item in view.particle_items]
+        self._particle_nodes = [self._scene.add(drawable.mesh, name=drawable.item.name)
+                                for drawable in self._particle_drawables]
         self._seg_node_map = {node: _segmentation_color(item.entity_index)
-                              for node, item in zip(self._mesh_nodes, items, strict=True)}
+                              for node, item in zip(self._mesh_nodes + self._particle_nodes,
+                                                    [*items, *view.particle_items], strict=True)}
         directional_nodes = [self._add_light(light) for light in vis_options.lights]
         directional_nodes = [node for node in directional_nodes if node is not None]
 
@@ -103,7 +124,7 @@ class Rasterizer:
         kinds = [light.kind for light in vis_options.lights]
         self._renderer.light_counts = (kinds.count("directional"), 0, kinds.count("point"))
         self._color_flags = pyrender.RenderFlags.NONE
-        if vis_options.shadow and directional_nodes and items:
+        if vis_options.shadow and directional_nodes and (items or view.particle_items):
             # Only the brightest directional light (the key light) casts shadows: each shadow map is a full
             # extra pass over the scene, and fill lights' shadows mostly add noise to the picture.
             key_light = max(directional_nodes, key=lambda node: node.light.intensity)
@@ -114,8 +135,7 @@ class Rasterizer:
         self._closed = False
         # Poses the shadow maps were drawn for: cameras rendering the same state (several cameras per
         # step, or a static scene) reuse the maps instead of redrawing them.
-        self._shadow_poses = np.empty_like(self._poses)
-        self._shadow_poses_valid = False
+        self._shadow_state: DrawState | None = None
         # GL objects are freed at the next render of any scene after this one is garbage (see GLContext.retire).
         self._finalizer = weakref.finalize(self, self._context.retire, self._renderer)
         self._finalizer.atexit = False  # at exit the process's context goes away with everything in it
@@ -148,10 +168,20 @@ class Rasterizer:
 
     # --- per frame -------------------------------------------------------------------------------------------
 
-    def read_poses(self, env_idx: int) -> np.ndarray:
-        """The items' world poses for environment ``env_idx``: float64 (n_items, 4, 4), checked finite."""
+    def read_state(self, env_idx: int) -> DrawState:
+        """Item poses and particle positions for environment ``env_idx``, float64, checked finite."""
+        particles = []
         try:
             poses = np.asarray(self.view.poses(env_idx), dtype=np.float64)
+            for item, positions in zip(self.view.particle_items, self.view.particles(env_idx), strict=True):
+                positions = np.asarray(positions, dtype=np.float64)
+                if positions.shape != (item.n_particles, 3):
+                    raise RenderError(f"RenderView.particles(env_idx={env_idx}): item {item.name!r} has positions "
+                                      f"of shape {positions.shape}, expected ({item.n_particles}, 3)")
+                if not np.isfinite(positions).all():
+                    raise RenderError(f"RenderView.particles(env_idx={env_idx}): a particle of {item.name!r} is "
+                                      "not finite (NaN or inf)")
+                particles.append(positions)
         except PhysimError:
             raise
         except Exception as exc:
@@ -163,9 +193,9 @@ class Rasterizer:
             bad = int(np.flatnonzero(~np.isfinite(poses).reshape(len(poses), -1).all(axis=1))[0])
             raise RenderError(f"RenderView.poses(env_idx={env_idx}): the pose of item {self.view.items[bad].name!r} "
                               "is not finite (NaN or inf)")
-        return poses
+        return DrawState(poses, particles)
 
-    def render(self, slot: CameraSlot, camera_transform: np.ndarray, poses: np.ndarray, *, rgb: bool = True,
+    def render(self, slot: CameraSlot, camera_transform: np.ndarray, state: DrawState, *, rgb: bool = True,
                depth: bool = False, segmentation: bool = False, normal: bool = False,
                antialias: bool | None = None) -> Frame:
         """Draw the passes asked for, from ``slot``'s camera at ``camera_transform`` (camera-to-world, OpenGL).
@@ -181,19 +211,23 @@ class Rasterizer:
         renderer, scene = self._renderer, self._scene
         try:
             with self._context.session():
-                np.copyto(self._poses, poses)
+                np.copyto(self._poses, state.poses)
                 for node, pose in zip(self._mesh_nodes, self._poses, strict=True):
                     scene.set_pose(node, pose)  # also tells pyrender its bounds (for shadows) changed
+                for drawable, positions in zip(self._particle_drawables, state.particles, strict=True):
+                    drawable.update(positions)
+                if self._particle_drawables:
+                    scene._bounds = None  # particles moved inside their nodes: pyrender cannot tell
                 scene.main_camera_node = slot.node
                 scene.set_pose(slot.node, camera_transform)
                 renderer.viewport_width, renderer.viewport_height = slot.width, slot.height
 
                 if rgb:
                     shadows = bool(self._color_flags & RenderFlags.SHADOWS_DIRECTIONAL)
-                    renderer.reuse_shadow_maps = shadows and self._shadow_poses_valid and \
-                        np.array_equal(self._shadow_poses, self._poses)
+                    renderer.reuse_shadow_maps = shadows and self._shadow_state is not None and \
+                        self._shadow_state.same_as(state)
                     if shadows and not renderer.reuse_shadow_maps:
-                        self._shadow_poses_valid = False  # stays False if drawing fails half-way
+                        self._shadow_state = None  # stays None if drawing fails half-way
                     # No depth from this pass: resolving a multisampled depth buffer costs llvmpipe more
                     # than a whole single-sample depth pass, and the latter is exact at edges.
                     samples = None if antialias is None else (4 if antialias else 1)
@@ -202,8 +236,7 @@ class Rasterizer:
                     frame.rgb = np.empty((slot.height, slot.width, 3), dtype=np.uint8)
                     np.copyto(frame.rgb, color_raw[::-1, :, :3])
                     if shadows and not renderer.reuse_shadow_maps:
-                        np.copyto(self._shadow_poses, self._poses)
-                        self._shadow_poses_valid = True
+                        self._shadow_state = state.copy()
                 if segmentation:
                     wants_depth = depth and frame.depth is None
                     color_raw, depth_raw = renderer.render_pass(scene, RenderFlags.SEG, self._seg_node_map,

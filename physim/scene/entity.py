@@ -17,6 +17,7 @@ from physim.scene.morphs import Morph
 from physim.scene.surfaces import Surface
 
 if TYPE_CHECKING:
+    from physim.scene.particle_kinds import ParticleKind, ParticleSample
     from physim.scene.scene import Scene
 
 
@@ -103,34 +104,45 @@ class RigidEntity(Entity):
         self.scene._rigid_solver.set_body(self.body_index, quantity, array, envs)
 
 
-class MPMEntity(Entity):
-    """A continuum (elastic, plasticine, sand, liquid, snow) simulated by the MPM solver as particles.
+class ParticleEntity(Entity):
+    """An entity simulated as particles by a particle solver (MPM, SPH or PBD; see ``scene/particle_kinds.py``).
 
     ``get_particles_pos()`` / ``get_particles_vel()`` return ``(n_particles, 3)`` arrays, or
     ``(n_envs, n_particles, 3)`` when batched; the setters take the same shapes (a single ``(n, 3)`` array is
-    broadcast to every selected env).
+    broadcast to every selected env). Surface bodies (cloth) keep their source mesh's vertex order and expose
+    its triangles as ``faces``.
     """
 
     body_index: int = -1  # set by the scene when the solver is built
 
     def __init__(self, scene: Scene, idx: int, name: str, morph: Morph, material: Material, surface: Surface,
-                 positions: np.ndarray, particle_size: float) -> None:
+                 sample: ParticleSample, kind: ParticleKind) -> None:
         super().__init__(scene, idx, name, morph, material, surface)
-        self.init_positions = positions
-        self.particle_size = particle_size
+        self.sample = sample
+        self.kind = kind
+
+    @property
+    def init_positions(self) -> np.ndarray:
+        """Particle positions at build time, (n_particles, 3), m."""
+        return self.sample.positions
+
+    @property
+    def faces(self) -> np.ndarray | None:
+        """Triangles (F, 3) over the particles for surface bodies (cloth), else None."""
+        return self.sample.faces
 
     @property
     def n_particles(self) -> int:
-        return len(self.init_positions)
+        return len(self.sample.positions)
 
     @property
     def particle_mass(self) -> float:
-        """Mass of one particle, kg: ``rho * particle_size**3``."""
-        return self.material.rho * self.particle_size**3
+        """Mass of one particle, kg."""
+        return self.sample.particle_mass
 
     @property
     def mass(self) -> float:
-        """Total mass, kg: rho times the sampled volume (``n_particles * particle_size**3``)."""
+        """Total mass, kg."""
         return self.particle_mass * self.n_particles
 
     def get_particles_pos(self, envs_idx=None) -> np.ndarray:
@@ -147,9 +159,13 @@ class MPMEntity(Entity):
     def set_particles_vel(self, vel, envs_idx=None) -> None:
         self._set("v", "set_particles_vel", vel, envs_idx)
 
+    @property
+    def _solver(self):
+        return self.scene._particle_solvers[self.kind.label]
+
     def _get(self, quantity: str, where: str, envs_idx) -> np.ndarray:
         envs = self.scene._envs_index(envs_idx, f"{self.name}.{where}")
-        values = self.scene._mpm_solver.get_particles(self.body_index, quantity, envs)
+        values = self._solver.get_particles(self.body_index, quantity, envs)
         return values[0] if self.scene.n_envs == 0 else values
 
     def _set(self, quantity: str, where: str, values, envs_idx) -> None:
@@ -164,8 +180,19 @@ class MPMEntity(Entity):
         if not np.all(np.isfinite(array)):
             raise InvalidValueError(f"{where}: values must be finite (no NaN or inf)")
         if quantity == "x":
-            lower, upper = self.scene.mpm_options.lower_bound, self.scene.mpm_options.upper_bound
+            options = getattr(self.scene, self.kind.options_attr)
+            lower, upper = options.lower_bound, options.upper_bound
             if np.any(array < lower) or np.any(array > upper):
-                raise InvalidValueError(f"{where}: entity {self.name!r}: positions must lie inside the MPM domain "
-                                        f"[{lower}, {upper}]")
-        self.scene._mpm_solver.set_particles(self.body_index, quantity, array, envs)
+                raise InvalidValueError(f"{where}: entity {self.name!r}: positions must lie inside the "
+                                        f"{self.kind.label} domain [{lower}, {upper}]")
+        self._solver.set_particles(self.body_index, quantity, array, envs)
+
+
+class MPMEntity(ParticleEntity):
+    """A continuum (elastic, plasticine, sand, liquid, snow) simulated by the MPM solver as particles, each
+    weighing ``rho * particle_size**3``."""
+
+    @property
+    def particle_size(self) -> float:
+        """Lattice spacing the particles were sampled on, m."""
+        return self.scene.mpm_options.particle_size

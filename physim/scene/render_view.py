@@ -34,17 +34,42 @@ class RenderItem:
     double_sided: bool = False
 
 
-class RenderView:
-    """The scene as cameras see it: a fixed list of items and a function giving their poses.
+@dataclass(frozen=True)
+class ParticleItem:
+    """The particles of one particle entity (MPM, SPH, PBD).
 
-    ``poses(env_idx)`` returns float64 ``(len(items), 4, 4)`` world transforms of each item's frame,
-    read from the solvers' state when called (one host copy per call).
+    entity_index, name, surface: as for RenderItem. n_particles: how many. radius: the radius each particle
+    is drawn with, m. faces: (F, 3) triangles over the particles for surface bodies (cloth), drawn as a mesh
+    that deforms with them; None draws each particle as a sphere.
     """
 
-    def __init__(self, items: list[RenderItem], poses: Callable[[int], np.ndarray], n_entities: int) -> None:
+    entity_index: int
+    name: str
+    surface: Surface
+    n_particles: int
+    radius: float
+    faces: np.ndarray | None = None
+
+
+class RenderView:
+    """The scene as cameras see it: fixed lists of items, and functions giving their current placement.
+
+    ``poses(env_idx)`` returns float64 ``(len(items), 4, 4)`` world transforms of each item's frame;
+    ``particles(env_idx)`` a list with one ``(n_particles, 3)`` array of world positions, m, per particle
+    item. Both read the solvers' state when called (one host copy per call).
+    """
+
+    def __init__(self, items: list[RenderItem], poses: Callable[[int], np.ndarray], n_entities: int,
+                 particle_items: list[ParticleItem] | None = None,
+                 particles: Callable[[int], list[np.ndarray]] | None = None) -> None:
         self.items = list(items)
         self._poses = poses
         self.n_entities = n_entities
+        self.particle_items = list(particle_items or [])
+        self._particles = particles
 
     def poses(self, env_idx: int = 0) -> np.ndarray:
         return self._poses(env_idx)
+
+    def particles(self, env_idx: int = 0) -> list[np.ndarray]:
+        return self._particles(env_idx) if self._particles is not None else []

@@ -14,10 +14,11 @@ from physim.options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, 
 from physim.scene import materials as mat
 from physim.scene import morphs as mor
 from physim.scene import surfaces as sur
-from physim.scene.entity import Entity, MPMEntity, RigidEntity
+from physim.scene.entity import Entity, ParticleEntity, RigidEntity
 from physim.scene.geometry import rigid_geometry
-from physim.scene.render_view import RenderItem, RenderView
-from physim.solvers.mpm import MPMBodySpec, MPMSolver, sample_morph
+from physim.scene.particle_kinds import PARTICLE_KINDS, ParticleKind, kind_of
+from physim.scene.render_view import ParticleItem, RenderItem, RenderView
+from physim.solvers.particles import ParticleBodySpec
 from physim.solvers.rigid import RigidBodySpec, RigidSolver
 from physim.utils.rotations import pose_matrix
 
@@ -30,20 +31,31 @@ class Scene:
     Add entities and cameras, ``build(n_envs)`` once, then ``step()``. ``n_envs=0`` simulates one world
     and getters return unbatched arrays; ``n_envs=B`` simulates B independent copies in parallel.
     ``show_viewer`` is accepted for Genesis scripts; physim has no on-screen viewer yet.
-    ``mpm_options`` sets the MPM solver's domain and grid; it is built only when an entity has an MPM material.
+    ``mpm_options`` (and ``sph_options``, ``pbd_options``) set a particle solver's domain and resolution; each
+    particle solver is built only when an entity has one of its materials (see ``scene/particle_kinds.py``).
     """
 
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
                  vis_options: VisOptions | None = None, viewer_options: ViewerOptions | None = None,
                  show_viewer: bool = False, show_FPS: bool = False, renderer: Any = None,  # noqa: N803
-                 mpm_options: MPMOptions | None = None) -> None:
+                 mpm_options: MPMOptions | None = None, sph_options: Any = None, pbd_options: Any = None) -> None:
         for name, value, kind in (("sim_options", sim_options, SimOptions),
                                   ("rigid_options", rigid_options, RigidOptions),
                                   ("vis_options", vis_options, VisOptions),
-                                  ("viewer_options", viewer_options, ViewerOptions),
-                                  ("mpm_options", mpm_options, MPMOptions)):
+                                  ("viewer_options", viewer_options, ViewerOptions)):
             if value is not None and not isinstance(value, kind):
                 raise InvalidValueError(f"Scene.{name}: must be a ps.options.{kind.__name__}, got {value!r}")
+        particle_options = {"mpm_options": mpm_options, "sph_options": sph_options, "pbd_options": pbd_options}
+        kinds = {kind.options_attr: kind for kind in PARTICLE_KINDS}
+        for name, value in particle_options.items():
+            if name not in kinds:
+                if value is not None:
+                    raise InvalidValueError(f"Scene.{name}: physim has no such particle solver yet")
+                continue
+            options_type = kinds[name].options_type
+            if value is not None and not isinstance(value, options_type):
+                raise InvalidValueError(f"Scene.{name}: must be a ps.options.{options_type.__name__}, got {value!r}")
+            setattr(self, name, value if value is not None else options_type())
         if show_viewer:
             raise SceneStateError("Scene.show_viewer: physim has no on-screen viewer yet; use show_viewer=False and "
                                   "scene.add_camera(...) to render images and videos offscreen")
@@ -52,7 +64,6 @@ class Scene:
         self.rigid_options = rigid_options or RigidOptions()
         self.vis_options = vis_options or VisOptions()
         self.viewer_options = viewer_options or ViewerOptions()
-        self.mpm_options = mpm_options or MPMOptions()
         self.entities: list[Entity] = []
         self.cameras: list = []
         self.is_built = False
@@ -61,7 +72,8 @@ class Scene:
         self._rigid_specs: dict[int, RigidBodySpec] = {}
         self._visuals: dict[int, Any] = {}
         self._rigid_solver = RigidSolver(self.sim_options, self.rigid_options)
-        self._mpm_solver: MPMSolver | None = None  # made by build() when the scene holds MPM entities
+        self._particle_solvers: dict[str, Any] = {}  # label -> solver, made by build() for kinds in use
+        self._particle_entities: dict[str, list[ParticleEntity]] = {}  # label -> its entities, in body order
 
     # ------------------------------------------------------------------ composing
     def add_entity(self, morph: mor.Morph, material: mat.Material | None = None, surface: sur.Surface | None = None,
@@ -81,9 +93,10 @@ class Scene:
         name = name or f"{type(morph).__name__.lower()}_{index}"
         if any(entity.name == name for entity in self.entities):
             raise InvalidValueError(f"Scene.add_entity.name: an entity named {name!r} already exists")
-        if isinstance(material, mat.MPM.MPMMaterial):
-            positions = sample_morph(morph, self.mpm_options.particle_size, name)
-            entity = MPMEntity(self, index, name, morph, material, surface, positions, self.mpm_options.particle_size)
+        kind = kind_of(material)
+        if kind is not None:
+            sample = kind.sample(morph, material, getattr(self, kind.options_attr), name)
+            entity = kind.entity_type(self, index, name, morph, material, surface, sample, kind)
             self.entities.append(entity)
             return entity
         if not isinstance(material, mat.Rigid):
@@ -123,28 +136,37 @@ class Scene:
             entity.body_index = body_index
         self._entity_of_body = [entity.name for entity in rigid_entities]
         self._rigid_solver.build([self._rigid_specs[e.idx] for e in rigid_entities], self.n_envs)
-        mpm_entities = [e for e in self.entities if isinstance(e, MPMEntity)]
-        if mpm_entities:
-            self._build_mpm(mpm_entities)
+        for kind in PARTICLE_KINDS:
+            entities = [e for e in self.entities if isinstance(e, ParticleEntity) and e.kind is kind]
+            if entities:
+                self._build_particles(kind, entities)
         self._render_view = self._make_render_view()
         self.is_built = True
         for camera in self.cameras:
             camera._attach(self._render_view, self.vis_options)
 
-    def _build_mpm(self, entities: list[MPMEntity]) -> None:
-        lower, upper = np.array(self.mpm_options.lower_bound), np.array(self.mpm_options.upper_bound)
+    def _build_particles(self, kind: ParticleKind, entities: list[ParticleEntity]) -> None:
+        options = getattr(self, kind.options_attr)
+        lower, upper = np.array(options.lower_bound), np.array(options.upper_bound)
         for body_index, entity in enumerate(entities):
             entity.body_index = body_index
             outside = np.any((entity.init_positions < lower - 1e-9) | (entity.init_positions > upper + 1e-9), axis=1)
             if np.any(outside):
                 raise InvalidValueError(
-                    f"Scene.build: MPM entity {entity.name!r} has {int(outside.sum())} of its {entity.n_particles} "
-                    f"particles outside the MPM domain (MPMOptions.lower_bound={tuple(lower)}, "
-                    f"upper_bound={tuple(upper)}); move the entity or enlarge the domain")
-        self._entity_of_mpm_body = [entity.name for entity in entities]
-        self._mpm_solver = MPMSolver(self.sim_options, self.mpm_options)
-        self._mpm_solver.build([MPMBodySpec(e.name, e.material, e.init_positions, e.particle_size**3)
-                                for e in entities], self.n_envs)
+                    f"Scene.build: {kind.label} entity {entity.name!r} has {int(outside.sum())} of its "
+                    f"{entity.n_particles} particles outside the {kind.label} domain "
+                    f"({type(options).__name__}.lower_bound={tuple(lower)}, upper_bound={tuple(upper)}); move the "
+                    f"entity or enlarge the domain")
+        solver = kind.make_solver(self.sim_options, options)
+        solver.build([ParticleBodySpec(e.name, e.material, e.init_positions, e.sample.particle_volume,
+                                       e.sample.particle_mass, e.sample.faces) for e in entities], self.n_envs)
+        self._particle_solvers[kind.label] = solver
+        self._particle_entities[kind.label] = entities
+
+    @property
+    def _mpm_solver(self) -> Any:
+        """The MPM solver, or None when the scene has no MPM entity."""
+        return self._particle_solvers.get("MPM")
 
     def _make_render_view(self) -> RenderView:
         drawn = [e for e in self.entities if e.idx in self._visuals]
@@ -156,7 +178,17 @@ class Scene:
             pos, quat = self._rigid_solver.body_pose()
             return pose_matrix(pos[env_idx, bodies], quat[env_idx, bodies])
 
-        return RenderView(items, poses, len(self.entities))
+        particle_entities = [e for e in self.entities if isinstance(e, ParticleEntity)]
+        particle_items = [ParticleItem(entity_index=e.idx, name=e.name, surface=e.surface, n_particles=e.n_particles,
+                                       radius=e.sample.render_radius, faces=e.faces)
+                          for e in particle_entities if e.morph.visualization]
+        drawn_particles = [e for e in particle_entities if e.morph.visualization]
+
+        def particles(env_idx: int) -> list[np.ndarray]:
+            envs = np.array([env_idx])
+            return [e._solver.get_particles(e.body_index, "x", envs)[0] for e in drawn_particles]
+
+        return RenderView(items, poses, len(self.entities), particle_items, particles)
 
     # ------------------------------------------------------------------ running
     @property
@@ -173,16 +205,17 @@ class Scene:
         if not self.is_built:
             raise SceneStateError("Scene.step: build the scene first (scene.build())")
         rigid_diverged = self._rigid_solver.step(self.sim_options.substeps)
-        mpm_diverged = self._mpm_solver.step() if self._mpm_solver is not None else None
+        particles_diverged = {label: solver.step() for label, solver in self._particle_solvers.items()}
         self.cur_step += 1
         if rigid_diverged is not None:
             self._report_divergence("entity", self._entity_of_body, rigid_diverged,
                                     "position or velocity; reduce dt, raise substeps, or check masses, velocities and "
                                     "initial overlaps")
-        if mpm_diverged is not None:
-            self._report_divergence("MPM entity", self._entity_of_mpm_body, mpm_diverged,
-                                    "particle position, velocity or deformation; reduce dt, raise substeps (or set "
-                                    "MPMOptions(auto_substeps=True)), or soften the material")
+        for label, diverged in particles_diverged.items():
+            if diverged is not None:
+                entities = self._particle_entities[label]
+                self._report_divergence(f"{label} entity", [e.name for e in entities], diverged,
+                                        entities[0].kind.divergence_advice)
         for camera in self.cameras:
             camera._after_step()
 
@@ -197,8 +230,8 @@ class Scene:
         self._require_built("reset")
         envs = self._envs_index(envs_idx, "Scene.reset")
         self._rigid_solver.reset(envs)
-        if self._mpm_solver is not None:
-            self._mpm_solver.reset(envs)
+        for solver in self._particle_solvers.values():
+            solver.reset(envs)
         if envs_idx is None:
             self.cur_step = 0
 
@@ -206,20 +239,21 @@ class Scene:
         """A snapshot of everything that changes: restore it with ``set_state`` to replay exactly."""
         self._require_built("get_state")
         state = {"cur_step": self.cur_step, "rigid": self._rigid_solver.get_state()}
-        if self._mpm_solver is not None:
-            state["mpm"] = self._mpm_solver.get_state()
+        for label, solver in self._particle_solvers.items():
+            state[label.lower()] = solver.get_state()
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._require_built("set_state")
         if not isinstance(state, dict) or "rigid" not in state:
             raise InvalidValueError("Scene.set_state.state: expected a dict returned by scene.get_state()")
-        if self._mpm_solver is not None and "mpm" not in state:
-            raise InvalidValueError("Scene.set_state.state: the state has no MPM part; expected a dict returned by "
-                                    "this scene's get_state()")
+        for label in self._particle_solvers:
+            if label.lower() not in state:
+                raise InvalidValueError(f"Scene.set_state.state: the state has no {label} part; expected a dict "
+                                        "returned by this scene's get_state()")
         self._rigid_solver.set_state(state["rigid"])
-        if self._mpm_solver is not None:
-            self._mpm_solver.set_state(state["mpm"])
+        for label, solver in self._particle_solvers.items():
+            solver.set_state(state[label.lower()])
         self.cur_step = int(state["cur_step"])
 
     # ------------------------------------------------------------------ helpers

@@ -1,6 +1,6 @@
 """The MLS-MPM continuum solver: elastic solids, plasticine, sand, liquids and snow on a background grid."""
 
 from physim.solvers.mpm.sampling import sample_morph
-from physim.solvers.mpm.solver import MPMBodySpec, MPMSolver
+from physim.solvers.mpm.solver import MPMSolver
 
-__all__ = ["MPMBodySpec", "MPMSolver", "sample_morph"]
+__all__ = ["MPMSolver", "sample_morph"]

@@ -9,7 +9,6 @@ step one small kernel reduces the state's health (the first particle gone non-fi
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import taichi as ti
@@ -18,6 +17,7 @@ from physim.options import MPMOptions, SimOptions
 from physim.scene.mpm_materials import MPMMaterial
 from physim.solvers.mpm import layout as L  # noqa: N812 - read as a namespace of slot names
 from physim.solvers.mpm.stages import g2p, grid_update, p2g, particle_stress
+from physim.solvers.particles import ParticleBodySpec
 from physim.utils.arrays import read, scalar_type, upload, write
 from physim.utils.launch import PreparedKernel
 
@@ -64,27 +64,17 @@ def _health_kernel(x: nd(vec3, 2), v: nd(vec3, 2), F: nd(mat3, 2), flag: nd(ti.i
     return flag[0]
 
 
-@dataclass
-class MPMBodySpec:
-    """One MPM entity as the solver sees it: its name, material and initial particle positions (n, 3), m."""
-
-    name: str
-    material: MPMMaterial
-    positions: np.ndarray
-    particle_volume: float
-
-
 class MPMSolver:
     """Owns every MPM particle of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
 
     def __init__(self, sim_options: SimOptions, options: MPMOptions) -> None:
         self.sim_options = sim_options
         self.options = options
-        self.bodies: list[MPMBodySpec] = []
+        self.bodies: list[ParticleBodySpec] = []
         self.n_particles = 0
 
     # ------------------------------------------------------------------ build
-    def build(self, bodies: list[MPMBodySpec], n_envs: int) -> None:
+    def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
         from physim.backend import runtime
 
         f = runtime().np_float
@@ -99,7 +89,7 @@ class MPMSolver:
         self.particle_body = np.repeat(np.arange(len(bodies)), counts)
         p_mat = np.repeat(np.array(body_mat, np.int32), counts)
         p_vol = np.repeat(np.array([b.particle_volume for b in bodies]), counts)
-        p_mass = p_vol * np.repeat(np.array([b.material.rho for b in bodies]), counts)
+        p_mass = np.repeat(np.array([b.particle_mass for b in bodies]), counts)
         self.particle_mass = p_mass.astype(f)
         mat_param = np.array([m.solver_params() for m in materials], f).reshape(-1, L.N_MAT_PARAMS)
         mat_int = np.array([(m.kind, m.solver_model()) for m in materials], np.int32).reshape(-1, L.N_MAT_INTS)

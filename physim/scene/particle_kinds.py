@@ -1,0 +1,82 @@
+"""The particle solvers a scene knows, each described once: which materials it owns, where its options
+live, how a morph becomes its particles, and how to make the solver.
+
+``Scene`` treats every kind alike through this table (add, build, step, reset, state, render), so a new
+particle solver is one entry here plus its own modules; nothing in the scene special-cases MPM, SPH or PBD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from physim.options import MPMOptions
+from physim.scene import morphs as mor
+from physim.scene.entity import MPMEntity, ParticleEntity
+from physim.scene.mpm_materials import MPMMaterial
+
+
+@dataclass(frozen=True)
+class ParticleSample:
+    """The particles a morph becomes: world positions (n, 3), m; the volume (m^3) and mass (kg) of each;
+    the radius a camera draws each with, m; triangle faces (F, 3) when the body is a surface (cloth)."""
+
+    positions: np.ndarray
+    particle_volume: float
+    particle_mass: float
+    render_radius: float
+    faces: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ParticleKind:
+    """One particle solver as the scene sees it.
+
+    label: its name in messages and in ``scene.get_state()`` ("MPM", "SPH", "PBD").
+    material_type: entities whose material is an instance of it belong to this solver.
+    options_attr / options_type: the Scene keyword (and attribute) holding its options, and their class.
+    sample: ``(morph, material, options, entity_name) -> ParticleSample``.
+    make_solver: ``(sim_options, options) -> solver`` (see physim.solvers.particles.ParticleSolver).
+    entity_type: the handle class users get (ParticleEntity or a subclass with the kind's extras).
+    divergence_advice: what to tell a user whose particles went non-finite.
+    """
+
+    label: str
+    material_type: type
+    options_attr: str
+    options_type: type
+    sample: Callable[[mor.Morph, Any, Any, str], ParticleSample]
+    make_solver: Callable[[Any, Any], Any]
+    divergence_advice: str
+    entity_type: type[ParticleEntity] = ParticleEntity
+
+
+def _sample_mpm(morph: mor.Morph, material: MPMMaterial, options: MPMOptions, name: str) -> ParticleSample:
+    from physim.solvers.mpm import sample_morph
+
+    size = options.particle_size
+    return ParticleSample(positions=sample_morph(morph, size, name), particle_volume=size**3,
+                          particle_mass=material.rho * size**3, render_radius=0.5 * size)
+
+
+def _make_mpm(sim_options: Any, options: MPMOptions) -> Any:
+    from physim.solvers.mpm import MPMSolver
+
+    return MPMSolver(sim_options, options)
+
+
+PARTICLE_KINDS: tuple[ParticleKind, ...] = (
+    ParticleKind(label="MPM", material_type=MPMMaterial, options_attr="mpm_options", options_type=MPMOptions,
+                 sample=_sample_mpm, make_solver=_make_mpm,
+                 divergence_advice="particle position, velocity or deformation; reduce dt, raise substeps (or set "
+                                   "MPMOptions(auto_substeps=True)), or soften the material",
+                 entity_type=MPMEntity),
+)
+
+
+def kind_of(material: Any) -> ParticleKind | None:
+    """The particle kind owning ``material``, or None when it is not a particle material."""
+    return next((kind for kind in PARTICLE_KINDS if isinstance(material, kind.material_type)), None)

@@ -1,0 +1,51 @@
+"""What every particle solver (MPM, SPH, PBD) shares with the scene: the body spec it is built from and the
+face it shows.
+
+A particle solver owns all particles of its kind in a scene, stored body after body. The scene hands it one
+:class:`ParticleBodySpec` per entity at ``build`` and afterwards talks to it only through
+:class:`ParticleSolver`'s methods; coupling and rendering read the same accessors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class ParticleBodySpec:
+    """One particle entity as a solver sees it.
+
+    name: the entity's name (for error messages). material: its material (a solver's own type).
+    positions: (n, 3) initial particle positions, m. particle_volume: the volume each particle stands for, m^3.
+    particle_mass: kg per particle. faces: (F, 3) vertex indices for surface bodies (cloth), else None.
+    """
+
+    name: str
+    material: Any
+    positions: np.ndarray
+    particle_volume: float
+    particle_mass: float
+    faces: np.ndarray | None = None
+
+
+class ParticleSolver(Protocol):
+    """The face of a particle solver. ``quantity`` is ``"x"`` (positions, m) or ``"v"`` (velocities, m/s);
+    ``envs`` an int64 array of env indices; arrays move as float64 ``(len(envs), n, 3)``."""
+
+    def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None: ...
+
+    def step(self) -> tuple[int, int] | None:
+        """Advance one scene step; ``(env, body)`` of the first non-finite particle, or None."""
+
+    def reset(self, envs_idx: np.ndarray | None = None) -> None: ...
+
+    def get_state(self) -> dict[str, np.ndarray]: ...
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray: ...
+
+    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None: ...
