@@ -41,6 +41,9 @@ class ParticleKind:
     sample: ``(morph, material, options, entity_name) -> ParticleSample``.
     make_solver: ``(sim_options, options) -> solver`` (see physim.solvers.particles.ParticleSolver).
     entity_type: the handle class users get (ParticleEntity or a subclass with the kind's extras).
+    couple_rigid: ``(rigid_solver, solver) -> None``, called once at build when the scene also holds rigid
+        bodies: wires the two-way coupling (the solver then exchanges momentum with rigid bodies as it steps).
+        None: this kind ignores rigid bodies.
     divergence_advice: what to tell a user whose particles went non-finite.
     """
 
@@ -52,6 +55,7 @@ class ParticleKind:
     make_solver: Callable[[Any, Any], Any]
     divergence_advice: str
     entity_type: type[ParticleEntity] = ParticleEntity
+    couple_rigid: Callable[[Any, Any], None] | None = None
 
 
 def _sample_mpm(morph: mor.Morph, material: MPMMaterial, options: MPMOptions, name: str) -> ParticleSample:

@@ -161,6 +161,8 @@ class Scene:
         solver.build([ParticleBodySpec(e.name, e.material, e.init_positions, e.sample.particle_volume,
                                        e.sample.particle_mass, e.sample.faces) for e in entities], self.n_envs)
         self._particle_solvers[kind.label] = solver
+        if kind.couple_rigid is not None and self._rigid_solver.n_bodies > 0:
+            kind.couple_rigid(self._rigid_solver, solver)
         self._particle_entities[kind.label] = entities
 
     @property
