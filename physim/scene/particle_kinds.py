@@ -72,12 +72,18 @@ def _make_mpm(sim_options: Any, options: MPMOptions) -> Any:
     return MPMSolver(sim_options, options)
 
 
+def _couple_mpm(rigid_solver: Any, mpm_solver: Any) -> None:
+    from physim.solvers.coupling import RigidMPMCoupling
+
+    RigidMPMCoupling(rigid_solver, mpm_solver)
+
+
 PARTICLE_KINDS: tuple[ParticleKind, ...] = (
     ParticleKind(label="MPM", material_type=MPMMaterial, options_attr="mpm_options", options_type=MPMOptions,
                  sample=_sample_mpm, make_solver=_make_mpm,
                  divergence_advice="particle position, velocity or deformation; reduce dt, raise substeps (or set "
                                    "MPMOptions(auto_substeps=True)), or soften the material",
-                 entity_type=MPMEntity),
+                 entity_type=MPMEntity, couple_rigid=_couple_mpm),
 )
 
 

@@ -1,14 +1,17 @@
-"""The MPM solver's host side: builds the model once, launches the substep kernel, moves state in and out.
+"""The MPM solver's host side: builds the model once, launches the substep kernels, moves state in and out.
 
-One substep is one kernel launch holding the four stages as consecutive parallel loops (clear grid,
-P2G, grid update, G2P): Taichi parallelises only a kernel's outermost loops and a substep needs a barrier
-between stages, so the substep loop cannot move inside the kernel without making the particle loops
-serial. Launches go through ``PreparedKernel``, so a launch costs microseconds. After the last substep of a
-step one small kernel reduces the state's health (the first particle gone non-finite).
+A substep is two kernel launches: the grid kernel (clear grid, stress, P2G, grid update, as consecutive
+parallel loops) and the G2P kernel. Taichi parallelises only a kernel's outermost loops and a substep needs
+a barrier between stages, so the substep loop cannot move inside a kernel without making the particle loops
+serial. Between the two, ``grid_hooks`` run: two-way coupling (``physim/solvers/coupling.py``) acts on the
+grid's velocities there, as moving boundaries act in MLS-MPM. Launches go through ``PreparedKernel``, so a
+launch costs microseconds. After the last substep of a step one small kernel reduces the state's health
+(the first particle gone non-finite).
 """
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import taichi as ti
@@ -29,12 +32,13 @@ nd = L.nd
 
 
 @ti.kernel
-def _substep_kernel(p_mat: nd(ti.i32, 1), p_mass: nd(None, 1), p_vol: nd(None, 1), mat_param: nd(None, 2),
-                    mat_int: nd(ti.i32, 2), x: nd(vec3, 2), v: nd(vec3, 2), C: nd(mat3, 2), F: nd(mat3, 2),  # noqa: N803
-                    Jp: nd(None, 2), affine: nd(mat3, 2), grid: nd(vec4, 4), params: nd(None, 1),  # noqa: N803
-                    int_params: nd(ti.i32, 1), serial_scatter: ti.template()):
-    """One MLS-MPM substep. The array bundle is a compile-time Python object: it must go straight into a
-    ti.func call, hence one ``L.MPMArrays(...)`` per stage."""
+def _grid_kernel(p_mat: nd(ti.i32, 1), p_mass: nd(None, 1), p_vol: nd(None, 1), mat_param: nd(None, 2),
+                 mat_int: nd(ti.i32, 2), x: nd(vec3, 2), v: nd(vec3, 2), C: nd(mat3, 2), F: nd(mat3, 2),  # noqa: N803
+                 Jp: nd(None, 2), affine: nd(mat3, 2), grid: nd(vec4, 4), params: nd(None, 1),  # noqa: N803
+                 int_params: nd(ti.i32, 1), serial_scatter: ti.template()):
+    """A substep up to the grid's new velocities: clear, stress, P2G, grid update. The array bundle is a
+    compile-time Python object: it must go straight into a ti.func call, hence one ``L.MPMArrays(...)`` per
+    stage."""
     for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
         grid[env, i, j, k] = vec4(0.0)
     for env, p in ti.ndrange(x.shape[0], x.shape[1]):
@@ -48,6 +52,14 @@ def _substep_kernel(p_mat: nd(ti.i32, 1), p_mass: nd(None, 1), p_vol: nd(None, 1
     for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
         grid_update(L.MPMArrays(p_mat, p_mass, p_vol, mat_param, mat_int, x, v, C, F, Jp, affine, grid, params,
                                 int_params), env, i, j, k)
+
+
+@ti.kernel
+def _g2p_kernel(p_mat: nd(ti.i32, 1), p_mass: nd(None, 1), p_vol: nd(None, 1), mat_param: nd(None, 2),
+                mat_int: nd(ti.i32, 2), x: nd(vec3, 2), v: nd(vec3, 2), C: nd(mat3, 2), F: nd(mat3, 2),  # noqa: N803
+                Jp: nd(None, 2), affine: nd(mat3, 2), grid: nd(vec4, 4), params: nd(None, 1),  # noqa: N803
+                int_params: nd(ti.i32, 1)):
+    """The rest of a substep: particles gather the grid's velocities and move."""
     for env, p in ti.ndrange(x.shape[0], x.shape[1]):
         g2p(L.MPMArrays(p_mat, p_mass, p_vol, mat_param, mat_int, x, v, C, F, Jp, affine, grid, params,
                         int_params), env, p)
@@ -72,6 +84,8 @@ class MPMSolver:
         self.options = options
         self.bodies: list[ParticleBodySpec] = []
         self.n_particles = 0
+        self.step_hooks: list[Callable[[], None]] = []  # run once at the start of every step
+        self.grid_hooks: list[Callable[[], None]] = []  # run every substep, on the grid's new velocities
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
@@ -125,8 +139,9 @@ class MPMSolver:
         self._grid = dict(grid=ti.ndarray(vec4, (batch, *self.grid_shape)))
         self._flag = ti.ndarray(ti.i32, (1,))
         self.initial_x = np.concatenate([b.positions for b in bodies]).astype(f) if bodies else np.zeros((0, 3), f)
-        self._launch = PreparedKernel(_substep_kernel, **self._model, **self._state, **self._work, **self._grid,
-                                      serial_scatter=opts.deterministic)
+        self._launch_grid = PreparedKernel(_grid_kernel, **self._model, **self._state, **self._work, **self._grid,
+                                           serial_scatter=opts.deterministic)
+        self._launch_g2p = PreparedKernel(_g2p_kernel, **self._model, **self._state, **self._work, **self._grid)
         self._health = PreparedKernel(_health_kernel, x=self._state["x"], v=self._state["v"], F=self._state["F"],
                                       flag=self._flag)
         self.reset()
@@ -146,8 +161,13 @@ class MPMSolver:
         """Advance every env by one step. Returns ``(env, body)`` of the first particle gone non-finite, or None."""
         if self.n_particles == 0:
             return None
+        for hook in self.step_hooks:
+            hook()
         for _ in range(self.n_substeps):
-            self._launch()
+            self._launch_grid()
+            for hook in self.grid_hooks:
+                hook()
+            self._launch_g2p()
         bad = int(self._health())
         if bad == L.NO_PARTICLE:
             return None

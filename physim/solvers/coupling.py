@@ -1,0 +1,200 @@
+"""Two-way coupling of rigid bodies with the MPM continuum.
+
+Rigid geometry acts on the MPM grid as a moving boundary with Coulomb friction, and the momentum it takes
+from the grid goes back to the rigid bodies, so a light body floats on MPM liquid, a heavy one sinks, and a
+moving body ploughs sand. Per MPM substep, after the grid update and before G2P (``MPMSolver.grid_hooks``):
+
+    for every grid node with mass inside a rigid geom (signed distance < 0):
+        v_rigid = v_body + w_body x (x_node - com)             the body's velocity at the node
+        v_rel = v_node - v_rigid, split into normal and tangential parts (normal: the geom's outward normal)
+        if the node approaches the body (v_rel . n < 0):
+            drop the normal part; shrink the tangential part by mu |v_rel . n| (Coulomb, stick when it would
+            reverse): the node would end at v_rigid + what is left
+            the body would receive the opposite of that momentum change, m_node (v_old - v_new), at x_node
+    each body takes the share m / (m + M) of the summed impulse J (M: mass of the nodes it touched), as in a
+    plastic collision: dv = share J / m, dw = share I_world^-1 L
+    the nodes are projected against the bodies' new velocities, as above The rigid solver moves the
+bodies over the next step with these velocities; the particle solver sees them where they are at the start
+of each MPM step (rigid poses are refreshed once per step: ``MPMSolver.step_hooks``). Static geometry (planes,
+fixed bodies) takes part as a boundary and receives nothing. Friction is the rigid geom's coefficient.
+
+The signed distances and geom poses are the rigid solver's own functions (``collision.signed_distance``,
+``dynamics.update_kinematics``), so the particles meet exactly the shapes rigid bodies collide with.
+"""
+
+import numpy as np
+import taichi as ti
+
+from physim.solvers.mpm import layout as M  # noqa: N812 - MPM slot names
+from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
+from physim.solvers.rigid.collision import signed_distance
+from physim.solvers.rigid.dynamics import update_kinematics
+from physim.solvers.rigid.shapes import GeomType
+from physim.utils.arrays import upload
+from physim.utils.launch import PreparedKernel
+
+vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
+nd = R.nd
+
+
+class _RigidView:
+    """The rigid arrays the coupling reads and writes, under the names the rigid solver's functions use
+    (a compile-time bundle, like ``RigidArrays``)."""
+
+    def __init__(self, body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                 geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world, geom_vec3,
+                 geom_rot, geom_margin, params):
+        self.body_inv_mass = body_inv_mass
+        self.body_model_vec3 = body_model_vec3
+        self.body_model_mat3 = body_model_mat3
+        self.geom_model_int = geom_model_int
+        self.geom_model_scalar = geom_model_scalar
+        self.geom_model_vec3 = geom_model_vec3
+        self.geom_model_quat = geom_model_quat
+        self.planes = planes
+        self.body_vec3 = body_vec3
+        self.body_quat = body_quat
+        self.body_inv_inertia_world = body_inv_inertia_world
+        self.geom_vec3 = geom_vec3
+        self.geom_rot = geom_rot
+        self.geom_margin = geom_margin
+        self.params = params
+
+
+@ti.kernel
+def _refresh_rigid_kinematics(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2),
+                              geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
+                              geom_model_vec3: nd(vec3, 2), geom_model_quat: nd(vec4, 1), planes: nd(vec4, 1),
+                              body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
+                              geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
+                              params: nd(None, 1)):
+    """Geom poses, bounds and world inertias of the bodies where the rigid step left them."""
+    for env in range(body_vec3.shape[0]):
+        update_kinematics(_RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                                     geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat,
+                                     body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, params), env)
+
+
+@ti.func
+def _node_contact(r: ti.template(), geom, env, position, velocity):
+    """Whether a grid node at ``position`` moving at ``velocity`` presses into ``geom``; if so, its body, the
+    arm from the body's centre of mass, the outward normal and the body's velocity there."""
+    hit, body, arm, normal, body_velocity = False, 0, vec3(0.0), vec3(0.0, 0.0, 1.0), vec3(0.0)
+    near = True
+    if r.geom_model_int[geom, R.GEOM_TYPE] != GeomType.PLANE:
+        near = (position >= r.geom_vec3[env, geom, R.AABB_MIN]).all() and \
+            (position <= r.geom_vec3[env, geom, R.AABB_MAX]).all()
+    if near:
+        distance, outward = signed_distance(r, env, geom, position)
+        if distance < 0:
+            body = r.geom_model_int[geom, R.GEOM_BODY]
+            arm = position - r.body_vec3[env, body, R.COM_WORLD]
+            normal = outward
+            body_velocity = r.body_vec3[env, body, R.LIN_VEL] + r.body_vec3[env, body, R.ANG_VEL].cross(arm)
+            hit = (velocity - body_velocity).dot(normal) < 0
+    return hit, body, arm, normal, body_velocity
+
+
+@ti.func
+def _project(velocity, body_velocity, normal, friction):
+    """The node's velocity after meeting the surface: no normal approach, Coulomb-limited sliding."""
+    relative = velocity - body_velocity
+    normal_speed = relative.dot(normal)
+    tangential = relative - normal_speed * normal
+    tangential_speed = tangential.norm()
+    keep = 0.0
+    if tangential_speed > 1e-12:
+        keep = ti.max(0.0, 1.0 + friction * normal_speed / tangential_speed)
+    return body_velocity + keep * tangential
+
+
+@ti.kernel
+def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(ti.i32, 1),
+                 body_impulse: nd(vec3, 3), body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2),
+                 body_model_mat3: nd(mat3, 2), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
+                 geom_model_vec3: nd(vec3, 2), geom_model_quat: nd(vec4, 1), planes: nd(vec4, 1),
+                 body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
+                 geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2), params: nd(None, 1),
+                 serial: ti.template()):
+    """Three passes: impulses the nodes would give the bodies; the bodies' share of them; nodes projected
+    against the bodies' new velocities."""
+    dx = mpm_params[M.DX]
+    origin = vec3(mpm_params[M.ORIGIN_X], mpm_params[M.ORIGIN_Y], mpm_params[M.ORIGIN_Z])
+    # Atomic sums of impulses in a varying order vary in the last bit: serial when runs must be bit-identical.
+    ti.loop_config(serialize=serial)
+    for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
+        mass = grid[env, i, j, k][3]
+        if mass > 0:
+            position, velocity = origin + vec3(i, j, k) * dx, grid[env, i, j, k].xyz
+            for n in range(coupled_geoms.shape[0]):
+                # The bundle is a compile-time object: it must go straight into the call.
+                geom = coupled_geoms[n]
+                hit, body, arm, normal, body_velocity = _node_contact(
+                    _RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                               geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
+                               geom_vec3, geom_rot, geom_margin, params),
+                    geom, env, position, velocity)
+                if hit and body_inv_mass[body] > 0:
+                    new_velocity = _project(velocity, body_velocity, normal,
+                                            geom_model_scalar[geom, R.FRICTION])
+                    impulse = mass * (velocity - new_velocity)  # N s, on the body
+                    body_impulse[env, body, 0] += impulse
+                    body_impulse[env, body, 1] += arm.cross(impulse)
+                    body_impulse[env, body, 2][0] += mass
+    for env, body in ti.ndrange(body_impulse.shape[0], body_impulse.shape[1]):
+        # Nodes and body meet as in a perfectly plastic collision: with M kg of nodes at velocity v_n and a
+        # body of m kg at v_b, the body takes m M / (m + M) (v_n - v_b), the fraction m / (m + M) of what the
+        # nodes alone would exchange with an immovable wall. Without it, a light body meeting much material
+        # in one substep would bounce back.
+        inv_mass = body_inv_mass[body]
+        touched = body_impulse[env, body, 2][0]
+        if inv_mass > 0 and touched > 0:
+            share = 1.0 / (1.0 + touched * inv_mass)
+            body_vec3[env, body, R.LIN_VEL] += share * inv_mass * body_impulse[env, body, 0]
+            body_vec3[env, body, R.ANG_VEL] += share * body_inv_inertia_world[env, body] @ body_impulse[env, body, 1]
+        for slot in ti.static(range(3)):
+            body_impulse[env, body, slot] = vec3(0.0)
+    for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
+        mass = grid[env, i, j, k][3]
+        if mass > 0:
+            position, velocity = origin + vec3(i, j, k) * dx, grid[env, i, j, k].xyz
+            for n in range(coupled_geoms.shape[0]):
+                # The bundle is a compile-time object: it must go straight into the call.
+                geom = coupled_geoms[n]
+                hit, body, arm, normal, body_velocity = _node_contact(
+                    _RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                               geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
+                               geom_vec3, geom_rot, geom_margin, params),
+                    geom, env, position, velocity)
+                if hit:
+                    velocity = _project(velocity, body_velocity, normal,
+                                        geom_model_scalar[geom, R.FRICTION])
+            grid[env, i, j, k] = vec4(velocity, mass)
+
+
+class RigidMPMCoupling:
+    """Wires two-way coupling between a built rigid solver and a built MPM solver (see the module docstring)."""
+
+    def __init__(self, rigid_solver, mpm_solver) -> None:
+        model = rigid_solver.model
+        coupled = np.concatenate([model.bounded_geoms, model.unbounded_geoms]).astype(np.int32)
+        if len(coupled) == 0:
+            return
+        rigid_arrays = dict(
+            {name: rigid_solver._model[name] for name in (
+                "body_inv_mass", "body_model_vec3", "body_model_mat3", "geom_model_int", "geom_model_scalar",
+                "geom_model_vec3", "geom_model_quat", "planes")},
+            body_vec3=rigid_solver._state["body_vec3"], body_quat=rigid_solver._state["body_quat"],
+            **{name: rigid_solver._work[name] for name in (
+                "body_inv_inertia_world", "geom_vec3", "geom_rot", "geom_margin")},
+            params=rigid_solver._params)
+        n_bodies = rigid_arrays["body_vec3"].shape[1]
+        self.body_impulse = ti.ndarray(vec3, (rigid_solver.n_batch, n_bodies, 3))  # impulse, angular, node mass
+        self.body_impulse.fill(0.0)
+        self._refresh = PreparedKernel(_refresh_rigid_kinematics, **rigid_arrays)
+        self._couple = PreparedKernel(_couple_grid, grid=mpm_solver._grid["grid"],
+                                      mpm_params=mpm_solver._model["params"], coupled_geoms=upload(coupled, ti.i32),
+                                      body_impulse=self.body_impulse, **rigid_arrays,
+                                      serial=mpm_solver.options.deterministic)
+        mpm_solver.step_hooks.append(self._refresh)
+        mpm_solver.grid_hooks.append(self._couple)
