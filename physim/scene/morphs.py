@@ -189,3 +189,64 @@ class Mesh(Morph):
         object.__setattr__(self, "decompose_threshold",
                            v.finite_scalar(owner, "decompose_threshold", self.decompose_threshold, low=0.0,
                                            low_open=True, high=1.0))
+
+
+@dataclass(frozen=True)
+class _RobotFile(Morph):
+    """Fields shared by the robot description morphs (URDF, MJCF).
+
+    file: path of the description; a relative path is looked up in the working directory, then in
+        physim's ``assets/`` (``"robots/arm7.urdf"``).
+    scale: a uniform factor on every length (link placements, geometry, meshes); masses scale by
+        ``scale**3`` and inertias by ``scale**5``, as for a solid of the same density.
+    default_armature: rotor inertia given to every joint (not free joints) whose file states none,
+        kg m^2 (or kg for prismatic joints). 0 by default: only what the file states is simulated.
+    requires_jac_and_IK: accepted for Genesis scripts; physim always provides Jacobians and IK.
+    """
+
+    file: str = ""
+    scale: float = 1.0
+    default_armature: float = 0.0
+    requires_jac_and_IK: bool = True  # noqa: N815 - Genesis's name
+
+    def _validate_shape(self, owner: str) -> None:
+        object.__setattr__(self, "file", str(resolve_asset_path(owner, "file", self.file)))
+        object.__setattr__(self, "scale", v.positive(owner, "scale", self.scale))
+        object.__setattr__(self, "default_armature",
+                           v.finite_scalar(owner, "default_armature", self.default_armature, low=0.0))
+
+
+@dataclass(frozen=True)
+class URDF(_RobotFile):
+    """A robot described by a URDF file.
+
+    pos/euler/quat place the root link in the world. fixed: the root link is welded to the world (a
+    fixed-base arm); otherwise it floats on a free joint (a legged robot), as in Genesis.
+    merge_fixed_links: fold every link attached by a fixed joint into its parent (mass properties
+        combined, geometry re-placed), as Genesis does; merged links stay reachable by name for poses.
+    links_to_keep: names of links never merged away (e.g. an end-effector frame used for IK).
+    """
+
+    merge_fixed_links: bool = True
+    links_to_keep: tuple[str, ...] = ()
+
+    def _validate_shape(self, owner: str) -> None:
+        super()._validate_shape(owner)
+        keep = (self.links_to_keep,) if isinstance(self.links_to_keep, str) else self.links_to_keep
+        try:
+            keep = tuple(keep)
+        except TypeError:
+            raise InvalidValueError(f"{owner}.links_to_keep: must be a sequence of link names, "
+                                    f"got {self.links_to_keep!r}") from None
+        if not all(isinstance(name, str) for name in keep):
+            raise InvalidValueError(f"{owner}.links_to_keep: must be link names (strings), got {self.links_to_keep!r}")
+        object.__setattr__(self, "links_to_keep", keep)
+
+
+@dataclass(frozen=True)
+class MJCF(_RobotFile):
+    """A robot (or several bodies) described by a MuJoCo MJCF file.
+
+    The file says which bodies float (``<freejoint/>``) and which are welded to the world; pos/euler/quat
+    place the whole file's world in the scene. fixed=True welds free-floating top-level bodies instead.
+    """

@@ -1,0 +1,272 @@
+"""Regenerate physim's own robots in assets/robots/ (they are committed; run this only to change them).
+
+    python assets/robots/make_robots.py
+
+- arm7.urdf / arm7.xml: a 7-DoF arm of about 1 m reach (shoulder to fingertips) with a two-finger
+  parallel gripper (prismatic fingers, box pads), the same robot in URDF and in MJCF (with position
+  actuators). Links are solid capsules and boxes of 0.4-2.5 kg (aluminium-like arm tubes), so masses and
+  inertias follow from the geometry; the base (4 kg) is welded to the world.
+- quadruped.urdf: a 10 kg quadruped, 12 revolute joints (hip abduction, hip pitch, knee per leg), meant for
+  a floating base; each foot is a sphere on a fixed joint (merged into the calf by default).
+
+All frames are aligned with the base at zero joint angles; lengths m, masses kg, angles rad.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+# Arm links: (name, joint axis, joint offset from the parent link's frame along z, capsule radius, capsule
+# segment length above the joint, mass, limit in degrees, effort N m, damping N m s/rad).
+ARM_LINKS = [
+    ("link1", "z", 0.12, 0.065, 0.10, 2.5, 170, 150.0, 1.0),
+    ("link2", "y", 0.16, 0.060, 0.22, 2.2, 120, 150.0, 1.0),
+    ("link3", "z", 0.22, 0.055, 0.20, 1.8, 170, 80.0, 1.0),
+    ("link4", "y", 0.20, 0.050, 0.20, 1.5, 150, 80.0, 1.0),
+    ("link5", "z", 0.20, 0.045, 0.16, 1.1, 170, 30.0, 0.5),
+    ("link6", "y", 0.16, 0.040, 0.05, 0.7, 120, 30.0, 0.5),
+]
+LINK7 = dict(offset=0.08, radius=0.04, height=0.04, mass=0.4, limit=175, effort=30.0, damping=0.5)
+BASE = dict(radius=0.09, height=0.12, mass=4.0)
+HAND = dict(offset=0.04, size=(0.05, 0.18, 0.04), mass=0.5)
+FINGER = dict(offset=0.04, size=(0.02, 0.012, 0.06), gap=0.002, mass=0.08, travel=0.04, effort=50.0, damping=2.0)
+TCP_OFFSET = 0.04 + 0.045  # tool centre point: between the finger pads, 4.5 cm above the hand's top
+COLORS = {"arm": (0.85, 0.85, 0.88, 1.0), "joint": (0.25, 0.3, 0.4, 1.0), "pad": (0.15, 0.15, 0.15, 1.0)}
+ARM_KP = {"link1": 800.0, "link2": 800.0, "link3": 500.0, "link4": 500.0, "link5": 200.0, "link6": 200.0,
+          "link7": 100.0}
+ARM_KV = {name: 2 * np.sqrt(kp) * 1.0 for name, kp in ARM_KP.items()}
+FINGER_KP, FINGER_KV = 400.0, 20.0
+AXES = {"x": (1, 0, 0), "y": (0, 1, 0), "z": (0, 0, 1)}
+
+
+def capsule_inertia(mass: float, radius: float, length: float) -> tuple[float, float, float]:
+    """Principal inertia (xx, yy, zz) of a solid capsule along z about its centre, kg m^2."""
+    cylinder = np.pi * radius**2 * length
+    sphere = 4 / 3 * np.pi * radius**3
+    density = mass / (cylinder + sphere)
+    mc, ms = cylinder * density, sphere * density
+    izz = 0.5 * mc * radius**2 + 0.4 * ms * radius**2
+    ixx = mc * (3 * radius**2 + length**2) / 12 + ms * (0.4 * radius**2 - (3 * radius / 8) ** 2) \
+        + ms * (length / 2 + 3 * radius / 8) ** 2
+    return ixx, ixx, izz
+
+
+def cylinder_inertia(mass: float, radius: float, height: float) -> tuple[float, float, float]:
+    ixx = mass * (3 * radius**2 + height**2) / 12
+    return ixx, ixx, 0.5 * mass * radius**2
+
+
+def box_inertia(mass: float, size) -> tuple[float, float, float]:
+    x, y, z = size
+    return mass * (y**2 + z**2) / 12, mass * (x**2 + z**2) / 12, mass * (x**2 + y**2) / 12
+
+
+def f(values) -> str:
+    return " ".join(f"{v:.6g}" for v in np.atleast_1d(values))
+
+
+# -------------------------------------------------------------------------------------------- URDF
+
+
+def urdf_inertial(mass, com, diag) -> str:
+    return (f'    <inertial><origin xyz="{f(com)}" rpy="0 0 0"/><mass value="{mass:.6g}"/>'
+            f'<inertia ixx="{diag[0]:.6g}" ixy="0" ixz="0" iyy="{diag[1]:.6g}" iyz="0" izz="{diag[2]:.6g}"/>'
+            f'</inertial>\n')
+
+
+def urdf_shape(geometry: str, origin, material: str | None = None) -> str:
+    mat = f'<material name="{material}"/>' if material else ""
+    return (f'    <visual><origin xyz="{f(origin)}" rpy="0 0 0"/><geometry>{geometry}</geometry>{mat}</visual>\n'
+            f'    <collision><origin xyz="{f(origin)}" rpy="0 0 0"/><geometry>{geometry}</geometry></collision>\n')
+
+
+def urdf_joint(name, kind, parent, child, xyz, axis=None, limit=None, effort=None, damping=None,
+               velocity=None) -> str:
+    text = f'  <joint name="{name}" type="{kind}">\n    <parent link="{parent}"/><child link="{child}"/>\n'
+    text += f'    <origin xyz="{f(xyz)}" rpy="0 0 0"/>\n'
+    if axis is not None:
+        text += f'    <axis xyz="{f(axis)}"/>\n'
+    if limit is not None:
+        text += (f'    <limit lower="{limit[0]:.6g}" upper="{limit[1]:.6g}" effort="{effort:.6g}" '
+                 f'velocity="{velocity:.6g}"/>\n')
+    if damping is not None:
+        text += f'    <dynamics damping="{damping:.6g}" friction="0"/>\n'
+    return text + "  </joint>\n"
+
+
+def arm_urdf() -> str:
+    out = ['<?xml version="1.0"?>\n<!-- Generated by make_robots.py: a 7-DoF arm with a parallel gripper. -->\n'
+           '<robot name="arm7">\n']
+    for name, rgba in COLORS.items():
+        out.append(f'  <material name="{name}"><color rgba="{f(rgba)}"/></material>\n')
+    b = BASE
+    out.append('  <link name="base">\n' + urdf_inertial(b["mass"], (0, 0, b["height"] / 2),
+                                                         cylinder_inertia(b["mass"], b["radius"], b["height"]))
+               + urdf_shape(f'<cylinder radius="{b["radius"]}" length="{b["height"]}"/>', (0, 0, b["height"] / 2),
+                            "joint") + '  </link>\n')
+    parent = "base"
+    for index, (name, axis, offset, radius, length, mass, limit, effort, damping) in enumerate(ARM_LINKS, 1):
+        out.append(f'  <link name="{name}">\n' + urdf_inertial(mass, (0, 0, length / 2),
+                                                                capsule_inertia(mass, radius, length))
+                   + capsule_urdf(radius, length) + '  </link>\n')
+        out.append(urdf_joint(f"joint{index}", "revolute", parent, name, (0, 0, offset), AXES[axis],
+                              np.radians([-limit, limit]), effort, damping, 2.5))
+        parent = name
+    s = LINK7
+    out.append('  <link name="link7">\n' + urdf_inertial(s["mass"], (0, 0, s["height"] / 2),
+                                                          cylinder_inertia(s["mass"], s["radius"], s["height"]))
+               + urdf_shape(f'<cylinder radius="{s["radius"]}" length="{s["height"]}"/>', (0, 0, s["height"] / 2),
+                            "joint") + '  </link>\n')
+    out.append(urdf_joint("joint7", "revolute", parent, "link7", (0, 0, s["offset"]), AXES["z"],
+                          np.radians([-s["limit"], s["limit"]]), s["effort"], s["damping"], 2.5))
+    h = HAND
+    out.append('  <link name="hand">\n' + urdf_inertial(h["mass"], (0, 0, h["size"][2] / 2),
+                                                         box_inertia(h["mass"], h["size"]))
+               + urdf_shape(f'<box size="{f(h["size"])}"/>', (0, 0, h["size"][2] / 2), "joint") + '  </link>\n')
+    out.append(urdf_joint("hand_joint", "fixed", "link7", "hand", (0, 0, h["offset"])))
+    out.append('  <link name="tcp"/>\n')
+    out.append(urdf_joint("tcp_joint", "fixed", "hand", "tcp", (0, 0, TCP_OFFSET)))
+    g = FINGER
+    for side, sign in (("left", 1), ("right", -1)):
+        center = (0, sign * (g["gap"] + g["size"][1] / 2), g["size"][2] / 2)
+        out.append(f'  <link name="{side}_finger">\n' + urdf_inertial(g["mass"], center, box_inertia(g["mass"],
+                                                                                                     g["size"]))
+                   + urdf_shape(f'<box size="{f(g["size"])}"/>', center, "pad") + '  </link>\n')
+        out.append(urdf_joint(f"{side}_finger_joint", "prismatic", "hand", f"{side}_finger", (0, 0, g["offset"]),
+                              (0, sign, 0), (0.0, g["travel"]), g["effort"], g["damping"], 0.2))
+    out.append("</robot>\n")
+    return "".join(out)
+
+
+def capsule_urdf(radius: float, length: float) -> str:
+    """URDF has no capsule: the visual is a cylinder plus two spheres, and so is the collider."""
+    parts = ""
+    for geometry, z in ((f'<cylinder radius="{radius}" length="{length}"/>', length / 2),
+                        (f'<sphere radius="{radius}"/>', 0.0), (f'<sphere radius="{radius}"/>', length)):
+        parts += urdf_shape(geometry, (0, 0, z), "arm")
+    return parts
+
+
+# -------------------------------------------------------------------------------------------- MJCF
+
+
+def mjcf_inertial(mass, com, diag) -> str:
+    return f'<inertial pos="{f(com)}" mass="{mass:.6g}" diaginertia="{f(diag)}"/>'
+
+
+def arm_mjcf() -> str:
+    b, s, h, g = BASE, LINK7, HAND, FINGER
+    lines = ['<!-- Generated by make_robots.py: the arm of arm7.urdf in MJCF, with position actuators. -->',
+             '<mujoco model="arm7">', '  <compiler angle="radian" autolimits="true"/>',
+             '  <default>', '    <joint damping="1"/>', '    <geom material="arm" friction="1"/>',
+             '    <default class="finger">',
+             f'      <joint type="slide" range="0 {g["travel"]}" damping="{g["damping"]}"'
+             f' actuatorfrcrange="-{g["effort"]} {g["effort"]}"/>', '      <geom type="box" material="pad"/>',
+             '    </default>', '  </default>', '  <asset>']
+    lines += [f'    <material name="{name}" rgba="{f(rgba)}"/>' for name, rgba in COLORS.items()]
+    lines += ['  </asset>', '  <worldbody>', '    <body name="base">',
+              f'      {mjcf_inertial(b["mass"], (0, 0, b["height"] / 2), cylinder_inertia(b["mass"], b["radius"], b["height"]))}',  # noqa: E501
+              f'      <geom type="cylinder" size="{b["radius"]} {b["height"] / 2}" pos="0 0 {b["height"] / 2}" '
+              f'material="joint"/>']
+    indent = "      "
+    for index, (name, axis, offset, radius, length, mass, limit, effort, damping) in enumerate(ARM_LINKS, 1):
+        lines += [f'{indent}<body name="{name}" pos="0 0 {offset}">',
+                  f'{indent}  <joint name="joint{index}" axis="{f(AXES[axis])}" '
+                  f'range="{f(np.radians([-limit, limit]))}" damping="{damping}" '
+                  f'actuatorfrcrange="-{effort} {effort}"/>',
+                  f'{indent}  {mjcf_inertial(mass, (0, 0, length / 2), capsule_inertia(mass, radius, length))}',
+                  f'{indent}  <geom type="capsule" fromto="0 0 0 0 0 {length}" size="{radius}"/>']
+        indent += "  "
+    lines += [f'{indent}<body name="link7" pos="0 0 {s["offset"]}">',
+              f'{indent}  <joint name="joint7" axis="0 0 1" range="{f(np.radians([-s["limit"], s["limit"]]))}" '
+              f'damping="{s["damping"]}" actuatorfrcrange="-{s["effort"]} {s["effort"]}"/>',
+              f'{indent}  {mjcf_inertial(s["mass"], (0, 0, s["height"] / 2), cylinder_inertia(s["mass"], s["radius"], s["height"]))}',  # noqa: E501
+              f'{indent}  <geom type="cylinder" size="{s["radius"]} {s["height"] / 2}" pos="0 0 {s["height"] / 2}" '
+              f'material="joint"/>',
+              f'{indent}  <body name="hand" pos="0 0 {h["offset"]}">',
+              f'{indent}    {mjcf_inertial(h["mass"], (0, 0, h["size"][2] / 2), box_inertia(h["mass"], h["size"]))}',
+              f'{indent}    <geom type="box" size="{f(np.array(h["size"]) / 2)}" pos="0 0 {h["size"][2] / 2}" '
+              f'material="joint"/>',
+              f'{indent}    <body name="tcp" pos="0 0 {TCP_OFFSET}"/>']
+    for side, sign in (("left", 1), ("right", -1)):
+        center = (0, sign * (g["gap"] + g["size"][1] / 2), g["size"][2] / 2)
+        lines += [f'{indent}    <body name="{side}_finger" pos="0 0 {g["offset"]}" childclass="finger">',
+                  f'{indent}      <joint name="{side}_finger_joint" axis="0 {sign} 0"/>',
+                  f'{indent}      {mjcf_inertial(g["mass"], center, box_inertia(g["mass"], g["size"]))}',
+                  f'{indent}      <geom size="{f(np.array(g["size"]) / 2)}" pos="{f(center)}"/>',
+                  f'{indent}    </body>']
+    lines += [f'{indent}  </body>', f'{indent}</body>']
+    for _ in ARM_LINKS:
+        indent = indent[:-2]
+        lines.append(f'{indent}</body>')
+    lines += ['    </body>', '  </worldbody>', '  <actuator>']
+    for index, name in enumerate([*(link[0] for link in ARM_LINKS), "link7"], 1):
+        lines.append(f'    <position name="act{index}" joint="joint{index}" kp="{ARM_KP[name]:.6g}" '
+                     f'kv="{ARM_KV[name]:.6g}"/>')
+    for side in ("left", "right"):
+        lines.append(f'    <position name="{side}_finger" joint="{side}_finger_joint" kp="{FINGER_KP}" '
+                     f'kv="{FINGER_KV}" ctrlrange="0 {g["travel"]}" forcerange="-{g["effort"]} {g["effort"]}"/>')
+    lines += ['  </actuator>', '</mujoco>', '']
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------- quadruped
+
+TRUNK = dict(size=(0.36, 0.18, 0.10), mass=5.0)
+HIP = dict(radius=0.04, length=0.06, mass=0.4, lateral=0.07)
+THIGH = dict(radius=0.025, length=0.18, mass=0.6)
+CALF = dict(radius=0.018, length=0.18, mass=0.25)
+FOOT = dict(radius=0.025, mass=0.05)
+LEGS = {"FL": (0.16, 0.08), "FR": (0.16, -0.08), "RL": (-0.16, 0.08), "RR": (-0.16, -0.08)}
+LEG_LIMITS = {"hip": (-0.8, 0.8), "thigh": (-1.5, 2.5), "knee": (-2.6, 0.0)}
+LEG_EFFORT, LEG_DAMPING = 20.0, 0.1
+
+
+def quadruped_urdf() -> str:
+    out = ['<?xml version="1.0"?>\n<!-- Generated by make_robots.py: a small quadruped, floating base. -->\n'
+           '<robot name="quadruped">\n',
+           '  <material name="body"><color rgba="0.9 0.55 0.15 1"/></material>\n',
+           '  <material name="leg"><color rgba="0.2 0.2 0.22 1"/></material>\n']
+    t = TRUNK
+    out.append('  <link name="trunk">\n' + urdf_inertial(t["mass"], (0, 0, 0), box_inertia(t["mass"], t["size"]))
+               + urdf_shape(f'<box size="{f(t["size"])}"/>', (0, 0, 0), "body") + '  </link>\n')
+    for leg, (x, y) in LEGS.items():
+        side = 1 if y > 0 else -1
+        hip_inertia = cylinder_inertia(HIP["mass"], HIP["radius"], HIP["length"])
+        out.append(f'  <link name="{leg}_hip">\n'
+                   + urdf_inertial(HIP["mass"], (0, 0, 0), (hip_inertia[2], hip_inertia[0], hip_inertia[1]))
+                   + f'    <visual><origin xyz="0 0 0" rpy="0 1.5707963 0"/><geometry><cylinder '
+                   f'radius="{HIP["radius"]}" length="{HIP["length"]}"/></geometry><material name="leg"/></visual>\n'
+                   f'    <collision><origin xyz="0 0 0" rpy="0 1.5707963 0"/><geometry><cylinder '
+                   f'radius="{HIP["radius"]}" length="{HIP["length"]}"/></geometry></collision>\n  </link>\n')
+        out.append(urdf_joint(f"{leg}_hip_joint", "revolute", "trunk", f"{leg}_hip", (x, y, 0), (1, 0, 0),
+                              LEG_LIMITS["hip"], LEG_EFFORT, LEG_DAMPING, 20.0))
+        for part, parent, offset, dims in (("thigh", f"{leg}_hip", (0, side * HIP["lateral"], 0), THIGH),
+                                           ("calf", f"{leg}_thigh", (0, 0, -THIGH["length"]), CALF)):
+            out.append(f'  <link name="{leg}_{part}">\n'
+                       + urdf_inertial(dims["mass"], (0, 0, -dims["length"] / 2),
+                                       capsule_inertia(dims["mass"], dims["radius"], dims["length"]))
+                       + urdf_shape(f'<cylinder radius="{dims["radius"]}" length="{dims["length"]}"/>',
+                                    (0, 0, -dims["length"] / 2), "leg") + '  </link>\n')
+            joint = "thigh_joint" if part == "thigh" else "knee_joint"
+            out.append(urdf_joint(f"{leg}_{joint}", "revolute", parent, f"{leg}_{part}", offset, (0, 1, 0),
+                                  LEG_LIMITS["thigh" if part == "thigh" else "knee"], LEG_EFFORT, LEG_DAMPING, 20.0))
+        r = FOOT["radius"]
+        out.append(f'  <link name="{leg}_foot">\n'
+                   + urdf_inertial(FOOT["mass"], (0, 0, 0), (0.4 * FOOT["mass"] * r**2,) * 3)
+                   + urdf_shape(f'<sphere radius="{r}"/>', (0, 0, 0), "leg") + '  </link>\n')
+        out.append(urdf_joint(f"{leg}_foot_joint", "fixed", f"{leg}_calf", f"{leg}_foot",
+                              (0, 0, -CALF["length"])))
+    out.append("</robot>\n")
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    (HERE / "arm7.urdf").write_text(arm_urdf())
+    (HERE / "arm7.xml").write_text(arm_mjcf())
+    (HERE / "quadruped.urdf").write_text(quadruped_urdf())
+    print("wrote", sorted(p.name for p in HERE.glob("*.urdf")) + sorted(p.name for p in HERE.glob("*.xml")))
