@@ -22,57 +22,18 @@ The signed distances and geom poses are the rigid solver's own functions (``coll
 ``dynamics.update_kinematics``), so the particles meet exactly the shapes rigid bodies collide with.
 """
 
-import numpy as np
 import taichi as ti
 
 from physim.solvers.mpm import layout as M  # noqa: N812 - MPM slot names
 from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
 from physim.solvers.rigid.collision import signed_distance
-from physim.solvers.rigid.dynamics import update_kinematics
 from physim.solvers.rigid.shapes import GeomType
+from physim.solvers.rigid_colliders import RigidColliders, RigidView
 from physim.utils.arrays import upload
 from physim.utils.launch import PreparedKernel
 
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
 nd = R.nd
-
-
-class _RigidView:
-    """The rigid arrays the coupling reads and writes, under the names the rigid solver's functions use
-    (a compile-time bundle, like ``RigidArrays``)."""
-
-    def __init__(self, body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
-                 geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world, geom_vec3,
-                 geom_rot, geom_margin, params):
-        self.body_inv_mass = body_inv_mass
-        self.body_model_vec3 = body_model_vec3
-        self.body_model_mat3 = body_model_mat3
-        self.geom_model_int = geom_model_int
-        self.geom_model_scalar = geom_model_scalar
-        self.geom_model_vec3 = geom_model_vec3
-        self.geom_model_quat = geom_model_quat
-        self.planes = planes
-        self.body_vec3 = body_vec3
-        self.body_quat = body_quat
-        self.body_inv_inertia_world = body_inv_inertia_world
-        self.geom_vec3 = geom_vec3
-        self.geom_rot = geom_rot
-        self.geom_margin = geom_margin
-        self.params = params
-
-
-@ti.kernel
-def _refresh_rigid_kinematics(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2),
-                              geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
-                              geom_model_vec3: nd(vec3, 2), geom_model_quat: nd(vec4, 1), planes: nd(vec4, 1),
-                              body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
-                              geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
-                              params: nd(None, 1)):
-    """Geom poses, bounds and world inertias of the bodies where the rigid step left them."""
-    for env in range(body_vec3.shape[0]):
-        update_kinematics(_RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
-                                     geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat,
-                                     body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, params), env)
 
 
 @ti.func
@@ -130,7 +91,7 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
                 # The bundle is a compile-time object: it must go straight into the call.
                 geom = coupled_geoms[n]
                 hit, body, arm, normal, body_velocity = _node_contact(
-                    _RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                    RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
                                geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
                                geom_vec3, geom_rot, geom_margin, params),
                     geom, env, position, velocity)
@@ -162,7 +123,7 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
                 # The bundle is a compile-time object: it must go straight into the call.
                 geom = coupled_geoms[n]
                 hit, body, arm, normal, body_velocity = _node_contact(
-                    _RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                    RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
                                geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
                                geom_vec3, geom_rot, geom_margin, params),
                     geom, env, position, velocity)
@@ -176,25 +137,15 @@ class RigidMPMCoupling:
     """Wires two-way coupling between a built rigid solver and a built MPM solver (see the module docstring)."""
 
     def __init__(self, rigid_solver, mpm_solver) -> None:
-        model = rigid_solver.model
-        coupled = np.concatenate([model.bounded_geoms, model.unbounded_geoms]).astype(np.int32)
-        if len(coupled) == 0:
+        rigid = RigidColliders(rigid_solver)
+        if len(rigid.colliders) == 0:
             return
-        rigid_arrays = dict(
-            {name: rigid_solver._model[name] for name in (
-                "body_inv_mass", "body_model_vec3", "body_model_mat3", "geom_model_int", "geom_model_scalar",
-                "geom_model_vec3", "geom_model_quat", "planes")},
-            body_vec3=rigid_solver._state["body_vec3"], body_quat=rigid_solver._state["body_quat"],
-            **{name: rigid_solver._work[name] for name in (
-                "body_inv_inertia_world", "geom_vec3", "geom_rot", "geom_margin")},
-            params=rigid_solver._params)
-        n_bodies = rigid_arrays["body_vec3"].shape[1]
+        n_bodies = rigid.arrays["body_vec3"].shape[1]
         self.body_impulse = ti.ndarray(vec3, (rigid_solver.n_batch, n_bodies, 3))  # impulse, angular, node mass
         self.body_impulse.fill(0.0)
-        self._refresh = PreparedKernel(_refresh_rigid_kinematics, **rigid_arrays)
         self._couple = PreparedKernel(_couple_grid, grid=mpm_solver._grid["grid"],
-                                      mpm_params=mpm_solver._model["params"], coupled_geoms=upload(coupled, ti.i32),
-                                      body_impulse=self.body_impulse, **rigid_arrays,
-                                      serial=mpm_solver.options.deterministic)
-        mpm_solver.step_hooks.append(self._refresh)
+                                      mpm_params=mpm_solver._model["params"],
+                                      coupled_geoms=upload(rigid.colliders, ti.i32), body_impulse=self.body_impulse,
+                                      **rigid.arrays, serial=mpm_solver.options.deterministic)
+        mpm_solver.step_hooks.append(rigid.refresh)
         mpm_solver.grid_hooks.append(self._couple)
