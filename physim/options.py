@@ -45,6 +45,10 @@ class RigidOptions:
     penetration_slop: penetration depth, m, tolerated without correction, so resting contacts do not jitter.
     position_correction: fraction of the remaining penetration removed per substep (0 to 1).
     restitution_threshold: approach speed, m/s, under which impacts do not bounce, so bodies come to rest.
+    self_collision: whether links of one articulation collide with each other (a link never collides with
+        its parent or children: joined links overlap at the joint by design).
+    neutral_collision: whether link pairs that already touch at the articulation's rest pose (qpos0) may
+        collide; False (as Genesis's default) filters them, since such meshes overlap by design.
     """
 
     iterations: int = 60
@@ -54,8 +58,12 @@ class RigidOptions:
     penetration_slop: float = 0.0005
     position_correction: float = 0.2
     restitution_threshold: float = 0.5
+    self_collision: bool = True
+    neutral_collision: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("self_collision", "neutral_collision"):
+            v.one_of("RigidOptions", name, getattr(self, name), (True, False))
         for name in ("iterations", "position_iterations"):
             object.__setattr__(self, name, v.integer("RigidOptions", name, getattr(self, name)))
         for name in ("contact_margin", "penetration_slop", "restitution_threshold", "tolerance"):
@@ -193,3 +201,131 @@ class ViewerOptions:
         if self.max_FPS is not None:
             warnings.warn("ViewerOptions.max_FPS is deprecated; use refresh_rate", DeprecationWarning, stacklevel=3)
             object.__setattr__(self, "refresh_rate", int(self.max_FPS))
+
+
+@dataclass(frozen=True)
+class SPHOptions:
+    """The SPH liquid solver's domain, resolution and pressure solve.
+
+    lower_bound, upper_bound: the domain's walls, m. Liquid may start touching them (a dam-break column
+        does): each wall acts as a half-space of boundary particles on the liquid's own lattice, so liquid
+        sampled against a wall starts exactly at rest density. Rigid ground planes are not walls for the
+        liquid: the domain's floor is.
+    particle_size: spacing of the lattice particles are sampled on, m; each particle stands for a cube of
+        that edge, so it weighs ``rho * particle_size**3`` (the particles add up to rho times the sampled
+        volume). The cubic-spline kernel's support radius is ``support_ratio * particle_size``.
+    pressure_solver: ``"dfsph"``, divergence-free SPH (Bender & Koschier 2017): a constant-density solve
+        keeps the liquid incompressible, a divergence solve keeps it from compressing again.
+    max_density_error: the constant-density solve iterates until the mean relative compression of the
+        liquid is under this (0.001 = 0.1 %), or ``max_iterations`` pass.
+    max_divergence_error: the divergence solve iterates until the mean compression rate times the substep,
+        relative to the rest density, is under this.
+    max_iterations: most iterations of each solve per substep.
+    divergence_solve: whether to run the divergence solve (DFSPH's second half).
+    auto_substeps: when True each step takes ``max(SimOptions.substeps, n)`` substeps, ``n`` keeping the
+        fastest particle's travel per substep under ``cfl * particle_size`` (CFL condition); when False it
+        takes exactly ``SimOptions.substeps``.
+    cfl: the Courant number used by ``auto_substeps``.
+    support_ratio: kernel support radius over particle_size (2: about 30 neighbours per particle).
+    max_neighbours: room kept per particle for its neighbour list; a particle in a denser spot keeps only
+        the nearest-found ones (never reached by a liquid held near rest density).
+    """
+
+    lower_bound: tuple[float, float, float] = (-1.0, -1.0, 0.0)
+    upper_bound: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    particle_size: float = 0.02
+    pressure_solver: str = "dfsph"
+    max_density_error: float = 0.001
+    max_divergence_error: float = 0.001
+    max_iterations: int = 100
+    divergence_solve: bool = True
+    auto_substeps: bool = False
+    cfl: float = 0.4
+    support_ratio: float = 2.0
+    max_neighbours: int = 64
+
+    def __post_init__(self) -> None:
+        lower = v.finite_vector("SPHOptions", "lower_bound", self.lower_bound, 3)
+        upper = v.finite_vector("SPHOptions", "upper_bound", self.upper_bound, 3)
+        if any(hi <= lo for lo, hi in zip(lower, upper)):
+            raise v.InvalidValueError(f"SPHOptions.upper_bound: must exceed lower_bound on every axis, got "
+                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        object.__setattr__(self, "lower_bound", lower)
+        object.__setattr__(self, "upper_bound", upper)
+        object.__setattr__(self, "particle_size", v.positive("SPHOptions", "particle_size", self.particle_size))
+        object.__setattr__(self, "support_ratio", v.finite_scalar("SPHOptions", "support_ratio", self.support_ratio,
+                                                                  low=1.5, high=4.0))
+        cells = [(hi - lo) / self.support_radius + 2 for lo, hi in zip(lower, upper)]
+        if cells[0] * cells[1] * cells[2] > 2**27:
+            raise v.InvalidValueError(f"SPHOptions.particle_size: the domain would need {[int(c) for c in cells]} "
+                                      f"neighbour-search cells per axis (more than 2**27 in all); enlarge "
+                                      f"particle_size or shrink the domain, got {self.particle_size!r}")
+        v.one_of("SPHOptions", "pressure_solver", self.pressure_solver, ("dfsph",))
+        for name in ("max_density_error", "max_divergence_error"):
+            object.__setattr__(self, name, v.finite_scalar("SPHOptions", name, getattr(self, name), low=0.0,
+                                                           low_open=True, high=0.1))
+        object.__setattr__(self, "max_iterations", v.integer("SPHOptions", "max_iterations", self.max_iterations,
+                                                             low=1, high=10_000))
+        object.__setattr__(self, "max_neighbours", v.integer("SPHOptions", "max_neighbours", self.max_neighbours,
+                                                             low=8, high=1024))
+        for name in ("divergence_solve", "auto_substeps"):
+            if not isinstance(getattr(self, name), bool):
+                raise v.InvalidValueError(f"SPHOptions.{name}: must be True or False, got {getattr(self, name)!r}")
+        object.__setattr__(self, "cfl", v.finite_scalar("SPHOptions", "cfl", self.cfl, low=0.0, low_open=True,
+                                                        high=1.0))
+
+    @property
+    def support_radius(self) -> float:
+        """Radius of the smoothing kernel's support, m."""
+        return self.support_ratio * self.particle_size
+
+
+@dataclass(frozen=True)
+class PBDOptions:
+    """The XPBD particle solver's domain, particle size and time stepping (cloth, granular, soft bodies).
+
+    lower_bound, upper_bound: the domain's walls, m. Particles may start touching them and never cross them.
+    particle_size: particle diameter, m: the spacing granular and soft bodies are sampled at, and the
+        distance colliding particles keep (a cloth's thickness against itself and other particles). A cloth's
+        particles are its mesh vertices; they meet rigid bodies at ``particle_size / 2`` from their surface.
+    substeps: solver substeps per ``scene.step()``. None: ``SimOptions.substeps``, raised to keep each
+        substep at most ``max_substep_dt`` long. XPBD converges best with many short substeps of one
+        iteration each (Macklin et al. 2019, "Small steps in physics simulation").
+    max_substep_dt: the longest substep ``substeps=None`` allows, s.
+    iterations: constraint iterations per substep (1 is usually best: spend the work on substeps).
+    deterministic: True sums contact impulses on rigid bodies in a fixed order on one core, so runs are
+        bit-identical (for replays and tests), at some cost in speed.
+    """
+
+    lower_bound: tuple[float, float, float] = (-1.0, -1.0, 0.0)
+    upper_bound: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    particle_size: float = 0.01
+    substeps: int | None = None
+    max_substep_dt: float = 2e-3
+    iterations: int = 1
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        lower = v.finite_vector("PBDOptions", "lower_bound", self.lower_bound, 3)
+        upper = v.finite_vector("PBDOptions", "upper_bound", self.upper_bound, 3)
+        if any(hi <= lo for lo, hi in zip(lower, upper)):
+            raise v.InvalidValueError(f"PBDOptions.upper_bound: must exceed lower_bound on every axis, got "
+                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        object.__setattr__(self, "lower_bound", lower)
+        object.__setattr__(self, "upper_bound", upper)
+        object.__setattr__(self, "particle_size", v.positive("PBDOptions", "particle_size", self.particle_size))
+        if self.substeps is not None:
+            object.__setattr__(self, "substeps", v.integer("PBDOptions", "substeps", self.substeps, low=1))
+        object.__setattr__(self, "max_substep_dt", v.positive("PBDOptions", "max_substep_dt", self.max_substep_dt))
+        object.__setattr__(self, "iterations", v.integer("PBDOptions", "iterations", self.iterations, low=1,
+                                                         high=100))
+        if not isinstance(self.deterministic, bool):
+            raise v.InvalidValueError(f"PBDOptions.deterministic: must be True or False, got {self.deterministic!r}")
+
+    def substeps_for(self, sim_options: SimOptions) -> int:
+        """Substeps per step under ``sim_options``."""
+        if self.substeps is not None:
+            return self.substeps
+        import math
+
+        return max(sim_options.substeps, math.ceil(sim_options.dt / self.max_substep_dt - 1e-9))

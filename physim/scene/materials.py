@@ -43,3 +43,5 @@ class Rigid(Material):
 
 
 from physim.scene import mpm_materials as MPM  # noqa: E402, F401, N812 - ps.materials.MPM.Elastic, as Genesis
+from physim.scene import pbd_materials as PBD  # noqa: E402, F401, N812 - ps.materials.PBD.Cloth, as Genesis
+from physim.scene import sph_materials as SPH  # noqa: E402, F401, N812 - ps.materials.SPH.Liquid, as Genesis

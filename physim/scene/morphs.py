@@ -250,3 +250,4 @@ class MJCF(_RobotFile):
     The file says which bodies float (``<freejoint/>``) and which are welded to the world; pos/euler/quat
     place the whole file's world in the scene. fixed=True welds free-floating top-level bodies instead.
     """
+from physim.scene.sph_entity import Nozzle  # noqa: E402, F401 - ps.morphs.Nozzle: an SPH emitter (lives with the SPH kind)

@@ -13,22 +13,28 @@ from typing import Any
 
 import numpy as np
 
-from physim.options import MPMOptions
+from physim.options import MPMOptions, PBDOptions, SPHOptions
 from physim.scene import morphs as mor
 from physim.scene.entity import MPMEntity, ParticleEntity
 from physim.scene.mpm_materials import MPMMaterial
+from physim.scene.pbd_entity import PBDEntity
+from physim.scene.pbd_materials import PBDMaterial
+from physim.scene.sph_entity import SPHEntity
+from physim.scene.sph_materials import SPHMaterial
 
 
 @dataclass(frozen=True)
 class ParticleSample:
     """The particles a morph becomes: world positions (n, 3), m; the volume (m^3) and mass (kg) of each;
-    the radius a camera draws each with, m; triangle faces (F, 3) when the body is a surface (cloth)."""
+    the radius a camera draws each with, m; triangle faces (F, 3) when the body is a surface (cloth); which
+    particles take part from the start, (n,) bool (None: all; an SPH emitter's reserve waits inactive)."""
 
     positions: np.ndarray
     particle_volume: float
     particle_mass: float
     render_radius: float
     faces: np.ndarray | None = None
+    active: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,31 @@ def _sample_mpm(morph: mor.Morph, material: MPMMaterial, options: MPMOptions, na
                           particle_mass=material.rho * size**3, render_radius=0.5 * size)
 
 
+def _sample_sph(morph: mor.Morph, material: Any, options: Any, name: str) -> ParticleSample:
+    from physim.scene.sph_entity import Nozzle
+    from physim.solvers.mpm import sample_morph
+
+    size = options.particle_size
+    active = None
+    if isinstance(morph, Nozzle):  # an emitter: its reserve waits inactive at the nozzle
+        positions = np.tile(np.asarray(morph.pos, np.float64), (morph.max_particles, 1))
+        active = np.zeros(morph.max_particles, bool)
+    else:
+        positions = sample_morph(morph, size, name, "an SPH material")
+    return ParticleSample(positions=positions, particle_volume=size**3, particle_mass=material.rho * size**3,
+                          render_radius=0.5 * size, active=active)
+
+
+def _make_sph(sim_options: Any, options: Any) -> Any:
+    from physim.solvers.sph import SPHSolver
+
+    return SPHSolver(sim_options, options)
+
+
+def _couple_sph(rigid_solver: Any, sph_solver: Any) -> None:
+    sph_solver.attach_rigid(rigid_solver)
+
+
 def _make_mpm(sim_options: Any, options: MPMOptions) -> Any:
     from physim.solvers.mpm import MPMSolver
 
@@ -78,12 +109,38 @@ def _couple_mpm(rigid_solver: Any, mpm_solver: Any) -> None:
     RigidMPMCoupling(rigid_solver, mpm_solver)
 
 
+def _sample_pbd(morph: mor.Morph, material: PBDMaterial, options: PBDOptions, name: str) -> ParticleSample:
+    from physim.solvers.pbd.sampling import sample_body
+
+    return sample_body(morph, material, options, name)
+
+
+def _make_pbd(sim_options: Any, options: PBDOptions) -> Any:
+    from physim.solvers.pbd import PBDSolver
+
+    return PBDSolver(sim_options, options)
+
+
+def _couple_pbd(rigid_solver: Any, pbd_solver: Any) -> None:
+    pbd_solver.bind_rigid(rigid_solver)
+
+
 PARTICLE_KINDS: tuple[ParticleKind, ...] = (
     ParticleKind(label="MPM", material_type=MPMMaterial, options_attr="mpm_options", options_type=MPMOptions,
                  sample=_sample_mpm, make_solver=_make_mpm,
                  divergence_advice="particle position, velocity or deformation; reduce dt, raise substeps (or set "
                                    "MPMOptions(auto_substeps=True)), or soften the material",
                  entity_type=MPMEntity, couple_rigid=_couple_mpm),
+    ParticleKind(label="PBD", material_type=PBDMaterial, options_attr="pbd_options", options_type=PBDOptions,
+                 sample=_sample_pbd, make_solver=_make_pbd,
+                 divergence_advice="particle position or velocity; raise PBDOptions.substeps, raise compliances "
+                                   "(softer constraints), or check initial overlaps with rigid bodies",
+                 entity_type=PBDEntity, couple_rigid=_couple_pbd),
+    ParticleKind(label="SPH", material_type=SPHMaterial, options_attr="sph_options", options_type=SPHOptions,
+                 sample=_sample_sph, make_solver=_make_sph,
+                 divergence_advice="particle position or velocity; raise substeps (or set "
+                                   "SPHOptions(auto_substeps=True)), or check the rigid bodies touching the liquid",
+                 entity_type=SPHEntity, couple_rigid=_couple_sph),
 )
 
 

@@ -18,8 +18,10 @@ from physim.scene.entity import Entity, ParticleEntity, RigidEntity
 from physim.scene.geometry import rigid_geometry
 from physim.scene.particle_kinds import PARTICLE_KINDS, ParticleKind, kind_of
 from physim.scene.render_view import ParticleItem, RenderItem, RenderView
+from physim.scene.robot_entity import RobotEntity
 from physim.solvers.particles import ParticleBodySpec
 from physim.solvers.rigid import RigidBodySpec, RigidSolver
+from physim.solvers.rigid.articulation import ArticulationPlacement
 from physim.utils.rotations import pose_matrix
 
 logger = logging.getLogger("physim")
@@ -101,6 +103,8 @@ class Scene:
             return entity
         if not isinstance(material, mat.Rigid):
             raise InvalidValueError(f"Scene.add_entity.material: no solver for {type(material).__name__} yet")
+        if isinstance(morph, (mor.URDF, mor.MJCF)):
+            return self._add_robot(morph, material, surface, index, name)
         geoms, visual = rigid_geometry(morph)
         entity = RigidEntity(self, index, name, morph, material, surface)
         self._rigid_specs[index] = RigidBodySpec(
@@ -109,6 +113,16 @@ class Scene:
             contype=material.contype, conaffinity=material.conaffinity)
         if morph.visualization:
             self._visuals[index] = visual
+        self.entities.append(entity)
+        return entity
+
+    def _add_robot(self, morph: mor.Morph, material: mat.Rigid, surface: sur.Surface, index: int,
+                   name: str) -> RobotEntity:
+        """A URDF/MJCF robot: the loader turns the file into an articulation the rigid solver simulates."""
+        from physim.scene.loaders import load_mjcf, load_urdf
+
+        spec = load_urdf(morph) if isinstance(morph, mor.URDF) else load_mjcf(morph)
+        entity = RobotEntity(self, index, name, morph, material, surface, spec)
         self.entities.append(entity)
         return entity
 
@@ -135,7 +149,14 @@ class Scene:
         for body_index, entity in enumerate(rigid_entities):
             entity.body_index = body_index
         self._entity_of_body = [entity.name for entity in rigid_entities]
-        self._rigid_solver.build([self._rigid_specs[e.idx] for e in rigid_entities], self.n_envs)
+        # Robots: one articulation each; their links are bodies numbered after the free ones.
+        robots = [e for e in self.entities if isinstance(e, RobotEntity)]
+        placements = [ArticulationPlacement(e.name, e.spec, np.array(e.morph.pos), np.array(e.morph.quat),
+                                            e.morph.collision) for e in robots]
+        self._entity_of_body += [e.name for e in robots for _ in e.spec.links]
+        self._rigid_solver.build([self._rigid_specs[e.idx] for e in rigid_entities], self.n_envs, placements)
+        for tree_index, robot in enumerate(robots):
+            robot._on_build(tree_index)
         for kind in PARTICLE_KINDS:
             entities = [e for e in self.entities if isinstance(e, ParticleEntity) and e.kind is kind]
             if entities:
@@ -159,7 +180,8 @@ class Scene:
                     f"entity or enlarge the domain")
         solver = kind.make_solver(self.sim_options, options)
         solver.build([ParticleBodySpec(e.name, e.material, e.init_positions, e.sample.particle_volume,
-                                       e.sample.particle_mass, e.sample.faces) for e in entities], self.n_envs)
+                                       e.sample.particle_mass, e.sample.faces, e.sample.active) for e in entities],
+                     self.n_envs)
         self._particle_solvers[kind.label] = solver
         if kind.couple_rigid is not None and self._rigid_solver.n_bodies > 0:
             kind.couple_rigid(self._rigid_solver, solver)
@@ -174,7 +196,17 @@ class Scene:
         drawn = [e for e in self.entities if e.idx in self._visuals]
         items = [RenderItem(entity_index=e.idx, name=e.name, mesh=self._visuals[e.idx], surface=e.surface,
                             double_sided=isinstance(e.morph, mor.Plane)) for e in drawn]
-        bodies = np.array([e.body_index for e in drawn], dtype=np.int64)
+        bodies = [e.body_index for e in drawn]
+        for robot in (e for e in self.entities if isinstance(e, RobotEntity) and e.morph.visualization):
+            for link_index, link in enumerate(robot.spec.links):  # each link visual, posed by its link
+                for visual_index, visual in enumerate(link.visuals):
+                    look = robot.surface
+                    if look.color is None and visual.rgba is not None:
+                        look = sur.Default(color=tuple(visual.rgba))
+                    items.append(RenderItem(entity_index=robot.idx, name=f"{robot.name}/{link.name}/{visual_index}",
+                                            mesh=visual.mesh, surface=look))
+                    bodies.append(robot._tree.body_start + link_index)
+        bodies = np.array(bodies, dtype=np.int64)
 
         def poses(env_idx: int) -> np.ndarray:
             pos, quat = self._rigid_solver.body_pose()

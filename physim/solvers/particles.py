@@ -21,6 +21,7 @@ class ParticleBodySpec:
     name: the entity's name (for error messages). material: its material (a solver's own type).
     positions: (n, 3) initial particle positions, m. particle_volume: the volume each particle stands for, m^3.
     particle_mass: kg per particle. faces: (F, 3) vertex indices for surface bodies (cloth), else None.
+    active: (n,) bool, which particles take part from the start (an emitter's reserve waits inactive); None: all.
     """
 
     name: str
@@ -29,6 +30,7 @@ class ParticleBodySpec:
     particle_volume: float
     particle_mass: float
     faces: np.ndarray | None = None
+    active: np.ndarray | None = None
 
 
 class ParticleSolver(Protocol):

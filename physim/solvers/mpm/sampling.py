@@ -24,8 +24,9 @@ def _lattice(half: np.ndarray, spacing: float) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def sample_morph(morph: mor.Morph, spacing: float, name: str) -> np.ndarray:
-    """World positions (n, 3), float64, of the particles sampling ``morph``."""
+def sample_morph(morph: mor.Morph, spacing: float, name: str, material: str = "an MPM material") -> np.ndarray:
+    """World positions (n, 3), float64, of the particles sampling ``morph``; ``material`` names what needs them
+    in error messages."""
     if isinstance(morph, mor.Box):
         local = _lattice(np.asarray(morph.size) / 2.0, spacing)
     elif isinstance(morph, mor.Sphere):
@@ -41,9 +42,9 @@ def sample_morph(morph: mor.Morph, spacing: float, name: str) -> np.ndarray:
         axial = np.clip(local[:, 2], -morph.height / 2.0, morph.height / 2.0)
         local = local[np.linalg.norm(local - np.stack([0 * axial, 0 * axial, axial], axis=1), axis=1) <= morph.radius]
     elif isinstance(morph, mor.Mesh):
-        local = _sample_mesh(morph, spacing, name)
+        local = _sample_mesh(morph, spacing, name, material)
     else:
-        raise InvalidValueError(f"Scene.add_entity.morph: entity {name!r}: an MPM material needs a volume "
+        raise InvalidValueError(f"Scene.add_entity.morph: entity {name!r}: {material} needs a volume "
                                 f"(Box, Sphere, Cylinder, Capsule or Mesh), got {type(morph).__name__}")
     if len(local) == 0:
         raise InvalidValueError(f"Scene.add_entity.morph: entity {name!r} is smaller than one particle "
@@ -52,13 +53,13 @@ def sample_morph(morph: mor.Morph, spacing: float, name: str) -> np.ndarray:
     return local @ rotation.T + np.asarray(morph.pos)
 
 
-def _sample_mesh(morph: mor.Mesh, spacing: float, name: str) -> np.ndarray:
+def _sample_mesh(morph: mor.Mesh, spacing: float, name: str, material: str) -> np.ndarray:
     import trimesh
 
     mesh = trimesh.load(morph.file, force="mesh")
     mesh.apply_scale(np.asarray(morph.scale))
     if not mesh.is_watertight:
-        raise InvalidValueError(f"Mesh.file: entity {name!r}: an MPM material needs a closed (watertight) mesh, "
+        raise InvalidValueError(f"Mesh.file: entity {name!r}: {material} needs a closed (watertight) mesh, "
                                 f"{morph.file!r} is not")
     lo, hi = mesh.bounds
     centre = (lo + hi) / 2.0

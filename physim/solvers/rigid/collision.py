@@ -11,6 +11,10 @@ import taichi as ti
 from physim.solvers.rigid.layout import (
     AABB_MAX,
     AABB_MIN,
+    BODY_LOCAL,
+    BODY_MOVABLE,
+    BODY_PARENT,
+    BODY_TREE,
     CONAFFINITY,
     CONTACT_COUNT,
     CONTACT_FRICTION,
@@ -22,6 +26,8 @@ from physim.solvers.rigid.layout import (
     CONTACT_SLOT,
     CONTACTS_WANTED,
     CONTYPE,
+    EXCLUDE_BITS,
+    EXCLUDE_LO,
     FRICTION,
     GEOM_BODY,
     GEOM_POS,
@@ -169,34 +175,45 @@ def face_axis(d: ti.template(), env, geom, k):
 @ti.func
 def extent_along(d: ti.template(), env, geom, axis):
     """Lowest and highest projection of a geom's collider onto an axis, m."""
-    rotation = d.geom_rot[env, geom]
-    origin = d.geom_vec3[env, geom, GEOM_POS]
+    # The axis goes into the geom's frame once, so each point costs one dot product.
+    local_axis = d.geom_rot[env, geom].transpose() @ axis
+    offset = axis.dot(d.geom_vec3[env, geom, GEOM_POS])
     radius = d.geom_model_scalar[geom, POINT_RADIUS]
     start = d.geom_model_int[geom, POINT_START]
     low, high = 1e30, -1e30
     for k in range(d.geom_model_int[geom, POINT_COUNT]):
-        projection = axis.dot(origin + rotation @ d.points[start + k])
+        projection = offset + local_axis.dot(d.points[start + k])
         low = ti.min(low, projection)
         high = ti.max(high, projection)
     return low - radius, high + radius
 
 
 @ti.func
-def separating_axis(d: ti.template(), env, geom_a, geom_b):
+def separating_axis(d: ti.template(), env, geom_a, geom_b, enough):
     """The face normal of either polytope along which they are most separated (least overlapping), oriented
-    from b towards a, b's highest extent along it and a's lowest. Face axes only: edge-edge axes are left to
-    the point tests."""
+    from b towards a, b's highest extent along it, a's lowest, and the separation along it (m). Face axes only:
+    edge-edge axes are left to the point tests. The search stops at the first axis separating them by more
+    than ``enough`` (m): they cannot touch, and which axis shows it does not matter. The line between their
+    centres is tried first, as it separates most pairs that are apart."""
     best_normal = ti.Vector([0.0, 0.0, 1.0])
     best_separation = -1e30
     best_support = 0.0
     best_low_a = 0.0
-    for side in range(2):
-        geom = geom_a if side == 0 else geom_b
-        n_axes = 3
-        if d.geom_model_int[geom, GEOM_TYPE] == GeomType.CONVEX:
-            n_axes = d.geom_model_int[geom, PLANE_COUNT]
-        for k in range(n_axes):
-            axis = face_axis(d, env, geom, k)
+    between = d.geom_vec3[env, geom_a, GEOM_POS] - d.geom_vec3[env, geom_b, GEOM_POS]
+    n_axes_a = 3
+    if d.geom_model_int[geom_a, GEOM_TYPE] == GeomType.CONVEX:
+        n_axes_a = d.geom_model_int[geom_a, PLANE_COUNT]
+    n_axes_b = 3
+    if d.geom_model_int[geom_b, GEOM_TYPE] == GeomType.CONVEX:
+        n_axes_b = d.geom_model_int[geom_b, PLANE_COUNT]
+    for index in range(n_axes_a + n_axes_b + 1):
+        if best_separation <= enough:
+            probe = index == 0  # the centre line: it may prove them apart, but is never a contact normal
+            face = index - 1
+            axis = between / ti.max(between.norm(), 1e-12)
+            if not probe:
+                axis = face_axis(d, env, geom_a if face < n_axes_a else geom_b,
+                                 face if face < n_axes_a else face - n_axes_a)
             low_a, high_a, low_b, high_b = 0.0, 0.0, 0.0, 0.0
             for which in range(2):  # one call site: the extent code is compiled once
                 low, high = extent_along(d, env, geom_a if which == 0 else geom_b, axis)
@@ -204,12 +221,16 @@ def separating_axis(d: ti.template(), env, geom_a, geom_b):
                     low_a, high_a = low, high
                 else:
                     low_b, high_b = low, high
-            if low_a - high_b > best_separation:  # a lies on the +axis side of b
-                best_separation, best_normal, best_support, best_low_a = low_a - high_b, axis, high_b, low_a
-            if low_b - high_a > best_separation:  # a lies on the -axis side of b
-                best_separation, best_normal = low_b - high_a, -axis
-                best_support, best_low_a = -low_b, -high_a
-    return best_normal, best_support, best_low_a
+            if probe:
+                if ti.max(low_a - high_b, low_b - high_a) > enough:
+                    best_separation = ti.max(low_a - high_b, low_b - high_a)
+            else:
+                if low_a - high_b > best_separation:  # a lies on the +axis side of b
+                    best_separation, best_normal, best_support, best_low_a = low_a - high_b, axis, high_b, low_a
+                if low_b - high_a > best_separation:  # a lies on the -axis side of b
+                    best_separation, best_normal = low_b - high_a, -axis
+                    best_support, best_low_a = -low_b, -high_a
+    return best_normal, best_support, best_low_a, best_separation
 
 
 @ti.func
@@ -262,7 +283,11 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
     support_b = 0.0
     low_a = 0.0
     if polytopes:
-        pair_normal, support_b, low_a = separating_axis(d, env, geom_a, geom_b)
+        separation = 0.0
+        reach = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
+        pair_normal, support_b, low_a, separation = separating_axis(d, env, geom_a, geom_b, reach)
+        if separation > reach:
+            a_in_b, b_in_a = False, False  # a separating plane farther than the margins: no contact
     # One call site, so the signed-distance code is compiled once.
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
@@ -279,11 +304,23 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
 
 @ti.func
 def _may_collide(d: ti.template(), geom_a, geom_b):
+    """Filter bits allow it, the bodies differ, one of them moves, and they are not a link and its parent
+    (joined links overlap at the joint by design, as MuJoCo assumes)."""
     body_a = d.geom_model_int[geom_a, GEOM_BODY]
     body_b = d.geom_model_int[geom_b, GEOM_BODY]
     filtered_in = (d.geom_model_int[geom_a, CONTYPE] & d.geom_model_int[geom_b, CONAFFINITY]) != 0 or (
         d.geom_model_int[geom_b, CONTYPE] & d.geom_model_int[geom_a, CONAFFINITY]) != 0
-    return body_a != body_b and filtered_in and (d.body_inv_mass[body_a] > 0 or d.body_inv_mass[body_b] > 0)
+    adjacent = d.body_model_int[body_a, BODY_PARENT] == body_b or d.body_model_int[body_b, BODY_PARENT] == body_a
+    moving = d.body_model_int[body_a, BODY_MOVABLE] != 0 or d.body_model_int[body_b, BODY_MOVABLE] != 0
+    excluded = False
+    if ti.static(d.articulated):
+        tree = d.body_model_int[body_a, BODY_TREE]
+        if tree >= 0 and tree == d.body_model_int[body_b, BODY_TREE]:  # two links of one tree: its filter masks
+            local = d.body_model_int[body_b, BODY_LOCAL]
+            if local < 2 * EXCLUDE_BITS:
+                word = d.body_model_int[body_a, EXCLUDE_LO + local // EXCLUDE_BITS]
+                excluded = (word >> (local % EXCLUDE_BITS)) & 1 != 0
+    return body_a != body_b and filtered_in and moving and not adjacent and not excluded
 
 
 @ti.func
@@ -328,6 +365,10 @@ def detect_collisions(d: ti.template(), env):
                     continue
                 candidate = (low_b[1] <= high_a[1] and low_a[1] <= high_b[1] and low_b[2] <= high_a[2]
                              and low_a[2] <= high_b[2])
+            else:  # a plane: a's (margin-inflated) box must reach below it
+                normal = d.geom_rot[env, geom_b] @ ti.Vector([0.0, 0.0, 1.0])
+                centre, half = 0.5 * (low_a + high_a), 0.5 * (high_a - low_a)
+                candidate = normal.dot(centre - d.geom_vec3[env, geom_b, GEOM_POS]) - ti.abs(normal).dot(half) <= 0
             if candidate and _may_collide(d, geom_a, geom_b):
                 collide_pair(d, env, ti.min(geom_a, geom_b), ti.max(geom_a, geom_b))
             k += 1

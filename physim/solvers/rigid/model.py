@@ -71,6 +71,31 @@ class RigidBodySpec:
         return not self.fixed and all(g.shape.type != GeomType.PLANE for g in self.geoms)
 
 
+@dataclass(frozen=True)
+class LinkBodySpec:
+    """A link of an articulation as a body: mass properties as its file states them (kg, m, kg m^2 about the
+    centre of mass, link frame), its collision geoms with per-geom contact parameters, and its place in the tree.
+
+    geoms: (GeomSpec, friction, restitution, contype, conaffinity) per collision geometry.
+    tree / link: indices of its articulation and of the link among all links; parent_body: the body of its
+    parent link or -1; movable: whether any joint moves it. local: its index within its tree; exclude: bit
+    masks over the tree's links it never collides with (see ``layout.EXCLUDE_LO``).
+    """
+
+    name: str
+    geoms: tuple[tuple[GeomSpec, float, float, int, int], ...]
+    mass: float
+    com: np.ndarray
+    inertia: np.ndarray
+    tree: int
+    link: int
+    parent_body: int
+    movable: bool
+    collides: bool = True
+    local: int = 0
+    exclude: tuple[int, int] = (0, 0)
+
+
 @dataclass
 class RigidModel:
     """Flat arrays of the model, in the layout of :mod:`physim.solvers.rigid.layout`."""
@@ -88,30 +113,42 @@ class RigidModel:
     unbounded_geoms: np.ndarray
     body_center_of_mass: np.ndarray
     n_points: int
+    body_model_int: np.ndarray
 
     @property
     def n_geoms(self) -> int:
         return len(self.geom_model_int)
 
 
-def assemble(bodies: list[RigidBodySpec], float_type: type) -> RigidModel:
-    """Flatten body specs into arrays; arrays are never empty (one padding row where needed)."""
+def assemble(bodies: list[RigidBodySpec], float_type: type, links: list[LinkBodySpec] = ()) -> RigidModel:
+    """Flatten body specs, then link bodies (after them, in order), into arrays; arrays are never empty (one
+    padding row where needed). Links keep zero inverse mass and inertia: their response lives in dof space."""
     f = float_type
-    n_bodies = max(len(bodies), 1)
+    n_bodies = max(len(bodies) + len(links), 1)
     inv_mass = np.zeros(n_bodies, f)
     com = np.zeros((n_bodies, 1, 3))
     inertia = np.zeros((n_bodies, 2, 3, 3))
+    body_int = np.zeros((n_bodies, L.BODY_INT_SLOTS), np.int32)
+    body_int[:, [L.BODY_TREE, L.BODY_LINK, L.BODY_PARENT, L.BODY_LOCAL]] = -1
     geom_int, geom_scalar, geom_vec3, geom_quat = [], [], [], []
     points, planes = [], []
     bounded, unbounded = [], []
-    for index, body in enumerate(bodies):
-        mass, center, body_inertia = body.mass_properties()
-        com[index, L.COM_LOCAL] = center
-        if body.movable and mass > 0:
-            inv_mass[index] = 1.0 / mass
-            inertia[index, L.INERTIA] = body_inertia
-            inertia[index, L.INV_INERTIA] = np.linalg.inv(body_inertia)
-        for geom in body.geoms:
+    entries = [(body, [(g, body.friction, body.restitution, body.contype, body.conaffinity) for g in body.geoms])
+               for body in bodies] + [(link, list(link.geoms)) for link in links]
+    for index, (body, geoms) in enumerate(entries):
+        if isinstance(body, LinkBodySpec):
+            com[index, L.COM_LOCAL] = body.com
+            inertia[index, L.INERTIA] = body.inertia
+            body_int[index] = (body.tree, body.link, body.parent_body, int(body.movable), body.local, *body.exclude)
+        else:
+            mass, center, body_inertia = body.mass_properties()
+            com[index, L.COM_LOCAL] = center
+            if body.movable and mass > 0:
+                inv_mass[index] = 1.0 / mass
+                inertia[index, L.INERTIA] = body_inertia
+                inertia[index, L.INV_INERTIA] = np.linalg.inv(body_inertia)
+                body_int[index, L.BODY_MOVABLE] = 1
+        for geom, friction, restitution, contype, conaffinity in geoms:
             shape = geom.shape
             geom_index = len(geom_int)
             if body.collides:
@@ -119,10 +156,9 @@ def assemble(bodies: list[RigidBodySpec], float_type: type) -> RigidModel:
             row = np.zeros(L.GEOM_INT_SLOTS, np.int32)
             row[[L.GEOM_BODY, L.GEOM_TYPE, L.POINT_START, L.POINT_COUNT, L.PLANE_START, L.PLANE_COUNT,
                  L.CONTYPE, L.CONAFFINITY]] = (index, int(shape.type), sum(map(len, points)), len(shape.points),
-                                               sum(map(len, planes)), len(shape.planes), body.contype,
-                                               body.conaffinity)
+                                               sum(map(len, planes)), len(shape.planes), contype, conaffinity)
             geom_int.append(row)
-            geom_scalar.append((body.friction, body.restitution, shape.point_radius))
+            geom_scalar.append((friction, restitution, shape.point_radius))
             vec3 = np.zeros((4, 3))
             vec3[L.SIZE] = shape.size
             vec3[L.LOCAL_POS] = geom.pos
@@ -149,6 +185,7 @@ def assemble(bodies: list[RigidBodySpec], float_type: type) -> RigidModel:
         unbounded_geoms=np.array(unbounded, np.int32),
         body_center_of_mass=com[:, L.COM_LOCAL].copy(),
         n_points=sum(map(len, points)),
+        body_model_int=body_int,
     )
 
 

@@ -18,6 +18,17 @@ import taichi as ti
 
 from physim.options import RigidOptions, SimOptions
 from physim.solvers.rigid import layout as L  # noqa: N812 - read as a namespace of slot names
+from physim.solvers.rigid.articulation import (
+    ArticulationPlacement,
+    assemble_articulations,
+    forward_kinematics,
+)
+from physim.solvers.rigid.articulation_dynamics import (
+    articulation_kinematics,
+    articulation_positions,
+    articulation_velocities,
+)
+from physim.solvers.rigid.articulation_model import JointType
 from physim.solvers.rigid.collision import detect_collisions
 from physim.solvers.rigid.contact_solver import solve_contacts
 from physim.solvers.rigid.dynamics import (
@@ -47,9 +58,9 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2),
                  contact_int: nd(ti.i32, 3), contact_vec3: nd(vec3, 3), contact_scalar: nd(None, 3),
                  warm_geom: nd(ti.i32, 3), warm_impulse: nd(vec3, 3), counters: nd(ti.i32, 2),
-                 params: nd(None, 1), int_params: nd(ti.i32, 1), broadphase_geoms: nd(ti.i32, 1),
-                 sweep_order: nd(ti.i32, 2), n_substeps: ti.i32,
-                 serial: ti.template()) -> ti.types.vector(3, ti.i32):
+                 params: nd(None, 1), sweep_order: nd(ti.i32, 2), model_int: nd(ti.i32, 3), art_vec4: nd(vec4, 3),
+                 q_state: nd(None, 3), dof_scalar: nd(None, 3), tree_vec3: nd(vec3, 4), contact_dof: nd(None, 4),
+                 n_substeps: ti.i32, serial: ti.template(), articulated: ti.template()):
     ti.loop_config(serialize=serial)
     for env in range(body_vec3.shape[0]):
         # The bundle is a compile-time Python object: it must go straight into a ti.func call.
@@ -57,27 +68,30 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                                    geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
                                    body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int,
                                    contact_vec3, contact_scalar, warm_geom, warm_impulse, counters, params,
-                                   int_params, broadphase_geoms, sweep_order), env, n_substeps)
-    # Health of the step, reduced over envs: (most contacts any env wanted, first env and body gone non-finite).
-    health = ti.Vector([0, -1, -1])
-    ti.loop_config(serialize=True)
-    for env in range(body_vec3.shape[0]):
-        health[0] = ti.max(health[0], counters[env, L.MAX_CONTACTS_WANTED])
-        if health[1] < 0 and counters[env, L.FIRST_NONFINITE_BODY] != L.NO_BODY:
-            health[1] = env
-            health[2] = counters[env, L.FIRST_NONFINITE_BODY]
-    return health
+                                   sweep_order, model_int, art_vec4, q_state, dof_scalar, tree_vec3, contact_dof,
+                                   articulated), env, n_substeps)
 
 
 @ti.func
 def _advance_env(d: ti.template(), env, n_substeps):
     start_step(d, env)
-    for _ in range(n_substeps):
+    # Forward kinematics opens every substep and, once more, closes the step so that links stand where
+    # their final qpos puts them (one call site: it is compiled once).
+    # A scene without articulations compiles none of their code (``articulated`` is a compile-time flag).
+    for substep in range(n_substeps + 1):
+        if ti.static(d.articulated):
+            articulation_kinematics(d, env)
+        if substep == n_substeps:
+            break
         update_kinematics(d, env)
         detect_collisions(d, env)
         integrate_velocities(d, env)
+        if ti.static(d.articulated):
+            articulation_velocities(d, env)
         solve_contacts(d, env)
         integrate_positions(d, env)
+        if ti.static(d.articulated):
+            articulation_positions(d, env)
     check_finite(d, env)
 
 
@@ -92,23 +106,43 @@ class RigidSolver:
         self.n_batch = 1
 
     # ------------------------------------------------------------------ build
-    def build(self, bodies: list[RigidBodySpec], n_envs: int) -> None:
-        """Upload the model and allocate state for ``max(n_envs, 1)`` copies of the scene."""
+    def build(self, bodies: list[RigidBodySpec], n_envs: int,
+              articulations: list[ArticulationPlacement] = ()) -> None:
+        """Upload the model and allocate state for ``max(n_envs, 1)`` copies of the scene. Links of the
+        articulations become bodies numbered after the free ones (see ``self.trees`` for where each sits)."""
         from physim.backend import runtime
 
         self.float_type = runtime().np_float
         self.bodies = list(bodies)
         self.n_envs = n_envs
         self.n_batch = max(n_envs, 1)
-        self.n_bodies = len(bodies)
-        batch, n_bodies = self.n_batch, max(self.n_bodies, 1)
         f = self.float_type
+        self.art = assemble_articulations(list(articulations), len(bodies), f, self.options.self_collision,
+                                          self.options.neutral_collision)
+        self.trees = self.art.trees
+        self.n_free_bodies = len(bodies)
+        self.n_bodies = len(bodies) + self.art.n_links
+        batch, n_bodies = self.n_batch, max(self.n_bodies, 1)
 
-        model = assemble(self.bodies, f)
+        model = assemble(self.bodies, f, self.art.link_bodies)
         self.model = model
         self.n_points = model.n_points
         self.n_geoms = model.n_geoms
 
+        art, opts = self.art, self.options
+        # Broad phase lists: geoms with bounds (swept along x) first, then unbounded ones (planes).
+        self._bounded, unbounded = model.bounded_geoms, model.unbounded_geoms
+        int_params = np.zeros(L.N_INT_PARAMS, np.int32)
+        int_params[[L.VELOCITY_ITERATIONS, L.POSITION_ITERATIONS, L.N_BOUNDED_GEOMS, L.N_UNBOUNDED_GEOMS, L.N_TREES,
+                    L.N_LINKS]] = (opts.iterations, opts.position_iterations, len(self._bounded), len(unbounded),
+                                   len(self.trees), art.n_links)
+        broadphase = np.array([*self._bounded, *unbounded, 0], np.int32)
+        int_tables = {L.BODY_INT_S: model.body_model_int, L.TREE_INT_S: art.tree_int, L.LINK_INT_S: art.link_int,
+                      L.JOINT_INT_S: art.joint_int, L.DOF_INT_S: art.dof_int, L.LINK_DOFS_S: art.link_dofs,
+                      L.INT_PARAMS_S: int_params[None], L.BROADPHASE_S: broadphase[:, None]}
+        vec4_tables = {L.LINK_S: art.link_model_vec4,
+                       L.JOINT_S: np.concatenate([art.joint_vec3, np.zeros(art.joint_vec3.shape[:2] + (1,))], -1),
+                       L.DOF_S: art.dof_model[:, None, :]}
         self._model = dict(
             body_inv_mass=upload(model.body_inv_mass, scalar_type(f)),
             body_model_vec3=upload(model.body_model_vec3, vec3, 1),
@@ -119,36 +153,41 @@ class RigidSolver:
             geom_model_quat=upload(model.geom_model_quat, vec4, 1),
             points=upload(model.points, vec3, 1),
             planes=upload(model.planes, vec4, 1),
+            model_int=upload(_pack(int_tables, np.int32), ti.i32),
+            art_vec4=upload(_pack(vec4_tables, f, element=(4,)), vec4, 1),
         )
+        n_qpos, n_dofs, n_links = max(art.n_qpos, 1), max(art.n_dofs, 1), max(art.n_links, 1)
 
         self.initial_pos = np.array([b.pos for b in bodies], np.float64).reshape(-1, 3)
         self.initial_quat = np.array([b.quat for b in bodies], np.float64).reshape(-1, 4)
         self._state = dict(
             body_vec3=ti.ndarray(vec3, (batch, n_bodies, L.BODY_VEC3_SLOTS)),
             body_quat=ti.ndarray(vec4, (batch, n_bodies)),
+            q_state=ti.ndarray(scalar_type(f), (batch, 3, max(n_qpos, n_dofs, art.matrix_size))),
         )
-        self._work = dict(
+        # Per-dof control (the user's commands), work and M^-1 columns share one array.
+        self._work = dict(dof_scalar=ti.ndarray(scalar_type(f), (
+            batch, n_dofs, L.DOF_COLUMN_OFFSET + art.max_tree_dofs)))
+        control = np.zeros((batch, n_dofs, L.DOF_COLUMN_OFFSET + art.max_tree_dofs))
+        # A finite stand-in for "no limit" keeps single precision clean.
+        effort = np.minimum(np.r_[art.effort_limit, np.inf][:n_dofs], 1e30)
+        control[:, :, L.FORCE_LO], control[:, :, L.FORCE_HI] = -effort, effort
+        write(self._work["dof_scalar"], control)
+        self._work.update(
+            tree_vec3=ti.ndarray(vec3, (batch, 2, max(n_links, n_dofs), L.LINK_VEC3_SLOTS)),
             body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
             geom_vec3=ti.ndarray(vec3, (batch, self.n_geoms, 3)),
             geom_rot=ti.ndarray(mat3, (batch, self.n_geoms)),
             geom_margin=ti.ndarray(scalar_type(f), (batch, self.n_geoms)),
+            sweep_order=ti.ndarray(ti.i32, (batch, len(self._bounded) + 1)),
         )
         self._allocate_contacts(self._initial_contact_capacity())
         params = np.zeros(L.N_PARAMS, f)
-        opts = self.options
         params[[L.DT, L.GRAVITY_X, L.GRAVITY_Y, L.GRAVITY_Z, L.MARGIN, L.SLOP, L.BETA, L.RESTITUTION_THRESHOLD,
                 L.TOLERANCE]] = (self.sim_options.substep_dt, *self.sim_options.gravity, opts.contact_margin,
                                  opts.penetration_slop, opts.position_correction, opts.restitution_threshold,
                                  opts.tolerance)
         self._params = upload(params, scalar_type(f))
-        # Broad phase lists: geoms with bounds (swept along x) first, then unbounded ones (planes).
-        self._bounded, unbounded = model.bounded_geoms, model.unbounded_geoms
-        int_params = np.zeros(L.N_INT_PARAMS, np.int32)
-        int_params[[L.VELOCITY_ITERATIONS, L.POSITION_ITERATIONS, L.N_BOUNDED_GEOMS, L.N_UNBOUNDED_GEOMS]] = (
-            opts.iterations, opts.position_iterations, len(self._bounded), len(unbounded))
-        self._int_params = upload(int_params, ti.i32)
-        self._broadphase_geoms = upload(np.array([*self._bounded, *unbounded, 0], np.int32), ti.i32)
-        self._work["sweep_order"] = ti.ndarray(ti.i32, (batch, len(self._bounded) + 1))
         self.reset()
 
     def _initial_contact_capacity(self) -> int:
@@ -163,7 +202,8 @@ class RigidSolver:
         n_slots = self.n_points + self.n_geoms
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
-            contact_int=ti.ndarray(ti.i32, (batch, capacity, 3)),
+            contact_int=ti.ndarray(ti.i32, (batch, capacity, L.CONTACT_INT_SLOTS)),
+            contact_dof=ti.ndarray(f, (batch, capacity, L.CONTACT_DOF_ROWS, self.art.max_tree_dofs)),
             contact_vec3=ti.ndarray(vec3, (batch, capacity, L.CONTACT_VEC3_SLOTS)),
             contact_scalar=ti.ndarray(f, (batch, capacity, L.CONTACT_SCALAR_SLOTS)),
             warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots, L.WARM_WAYS)),
@@ -184,31 +224,63 @@ class RigidSolver:
         if self.n_bodies == 0:
             return None
         if self._launch is None:
-            self._launch = PreparedKernel(
-                _step_kernel, **self._model, **self._state, **self._work, **self._contacts, params=self._params,
-                int_params=self._int_params, broadphase_geoms=self._broadphase_geoms, serial=self.n_batch == 1)
-        wanted, bad_env, bad_body = self._launch(n_substeps=n_substeps)
+            self._launch = PreparedKernel(_step_kernel, **self._model, **self._state, **self._work, **self._contacts,
+                                          params=self._params, serial=self.n_batch == 1,
+                                          articulated=bool(self.trees))
+        self._launch(n_substeps=n_substeps)
+        # Health of the step, from the per-env counters: the most contacts any env wanted, and the first env
+        # and body gone non-finite. (Read on the host: a kernel return value costs more than the whole read.)
+        ti.sync()
+        counters = read(self._contacts["counters"])
+        wanted = int(counters[:, L.MAX_CONTACTS_WANTED].max())
         if wanted > self.contact_capacity:
             self._allocate_contacts(2 * wanted)
-        return None if bad_env < 0 else (int(bad_env), int(bad_body))
+        bad = np.flatnonzero(counters[:, L.FIRST_NONFINITE_BODY] != L.NO_BODY)
+        return None if len(bad) == 0 else (int(bad[0]), int(counters[bad[0], L.FIRST_NONFINITE_BODY]))
 
     # ------------------------------------------------------------------ state
     def reset(self, envs_idx: np.ndarray | None = None) -> None:
-        """Put the chosen envs (all by default) back to the initial poses, at rest."""
+        """Put the chosen envs (all by default) back to the initial poses (articulations at qpos0), at rest.
+        Gains and control targets are kept: they are the user's commands, not state."""
         envs = self._envs(envs_idx)
         body_vec3 = read(self._state["body_vec3"])
         quat = read(self._state["body_quat"])
         body_vec3[envs] = 0.0
-        body_vec3[np.ix_(envs, np.arange(self.n_bodies), [L.POS])] = self.initial_pos[None, :, None, :]
-        quat[np.ix_(envs, np.arange(self.n_bodies))] = self.initial_quat[None]
+        free = np.arange(self.n_free_bodies)
+        body_vec3[np.ix_(envs, free, [L.POS])] = self.initial_pos[None, :, None, :]
+        quat[np.ix_(envs, free)] = self.initial_quat[None]
         if self.n_bodies == 0:
             quat[:] = (1.0, 0.0, 0.0, 0.0)
         write(self._state["body_vec3"], body_vec3)
         write(self._state["body_quat"], quat)
+        if self.trees:
+            q_state = read(self._state["q_state"])
+            q_state[envs, L.QPOS_S, : self.art.n_qpos] = self.art.qpos0
+            q_state[envs, L.QVEL_S] = 0.0
+            write(self._state["q_state"], q_state)
+            self._place_links(envs)
         order = read(self._work["sweep_order"])
         order[envs, : len(self._bounded)] = self._bounded
         write(self._work["sweep_order"], order)
         self._forget_contacts(envs)
+
+    def _place_links(self, envs: np.ndarray) -> None:
+        """Write link bodies' poses and velocities from qpos/qvel (host kinematics, as the kernel's)."""
+        q_state = read(self._state["q_state"])
+        qpos = q_state[envs, L.QPOS_S, : self.art.n_qpos]
+        qvel = q_state[envs, L.QVEL_S, : self.art.n_dofs]
+        pos, quat, _, omega, origin_vel = forward_kinematics(self.art, qpos, qvel)
+        links = np.arange(self.n_free_bodies, self.n_bodies)
+        com_local = self.model.body_center_of_mass[links]
+        com_arm = np.einsum("blij,lj->bli", quat_to_matrix(quat), com_local)
+        body_vec3 = read(self._state["body_vec3"])
+        body_quat = read(self._state["body_quat"])
+        body_vec3[np.ix_(envs, links, [L.POS])] = pos[:, :, None]
+        body_vec3[np.ix_(envs, links, [L.ANG_VEL])] = omega[:, :, None]
+        body_vec3[np.ix_(envs, links, [L.LIN_VEL])] = (origin_vel + np.cross(omega, com_arm))[:, :, None]
+        body_quat[np.ix_(envs, links)] = quat
+        write(self._state["body_vec3"], body_vec3)
+        write(self._state["body_quat"], body_quat)
 
     def _forget_contacts(self, envs: np.ndarray) -> None:
         """Drop warm-start impulses: after a teleport they no longer describe the contacts."""
@@ -217,9 +289,11 @@ class RigidSolver:
         write(self._contacts["warm_geom"], warm)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        """A copy of every env's state: qpos (pos, quat) and qvel (linear, angular velocity) per body."""
+        """A copy of every env's state: pose and velocity per body (links included), the articulations'
+        qpos/qvel and their actuator commands."""
         body_vec3 = read(self._state["body_vec3"])
         return dict(pos=body_vec3[:, :, L.POS].copy(), quat=read(self._state["body_quat"]),
+                    q_state=read(self._state["q_state"]), dof_scalar=read(self._work["dof_scalar"]),
                     lin_vel=body_vec3[:, :, L.LIN_VEL].copy(), ang_vel=body_vec3[:, :, L.ANG_VEL].copy(),
                     warm_geom=read(self._contacts["warm_geom"]),
                     warm_impulse=read(self._contacts["warm_impulse"]),
@@ -231,9 +305,94 @@ class RigidSolver:
             state["pos"], state["lin_vel"], state["ang_vel"])
         write(self._state["body_vec3"], body_vec3)
         write(self._state["body_quat"], np.asarray(state["quat"], self.float_type))
+        for name, array in (("q_state", self._state["q_state"]), ("dof_scalar", self._work["dof_scalar"])):
+            write(array, np.asarray(state[name], self.float_type))
         write(self._contacts["warm_geom"], np.asarray(state["warm_geom"], np.int32))
         write(self._contacts["warm_impulse"], np.asarray(state["warm_impulse"], self.float_type))
         write(self._work["sweep_order"], np.asarray(state["sweep_order"], np.int32))
+
+    # ------------------------------------------------------------------ articulations
+    def get_tree_array(self, tree: int, name: str, envs: np.ndarray) -> np.ndarray:
+        """One articulation's ``qpos`` (len(envs), n_qpos) or ``qvel`` (len(envs), n_dofs), float64."""
+        info = self.trees[tree]
+        start, count = (info.qpos_start, info.n_qpos) if name == "qpos" else (info.dof_start, info.n_dofs)
+        section = L.QPOS_S if name == "qpos" else L.QVEL_S
+        return read(self._state["q_state"])[envs, section, start:start + count].astype(np.float64)
+
+    def set_tree_array(self, tree: int, name: str, values: np.ndarray, envs: np.ndarray) -> None:
+        """Set ``qpos`` or ``qvel`` of one articulation in the chosen envs; links are re-placed at once."""
+        info = self.trees[tree]
+        start, count = (info.qpos_start, info.n_qpos) if name == "qpos" else (info.dof_start, info.n_dofs)
+        section = L.QPOS_S if name == "qpos" else L.QVEL_S
+        q_state = read(self._state["q_state"])
+        q_state[envs, section, start:start + count] = values
+        write(self._state["q_state"], q_state)
+        self._place_links(envs)
+        self._forget_contacts(envs)
+
+    def get_dofs_position(self, tree: int, envs: np.ndarray) -> np.ndarray:
+        """Per-dof positions (len(envs), n_dofs): a one-dof joint's coordinate; a free joint's translation;
+        the rotation vector (axis times angle, rad) of ball joints and of a free joint's orientation."""
+        info = self.trees[tree]
+        qpos = self.get_tree_array(tree, "qpos", envs)
+        out = np.zeros((len(envs), info.n_dofs))
+        for joint_type, qs, ds in self._tree_joints(tree):
+            qs, ds = qs - info.qpos_start, ds - info.dof_start
+            if joint_type in (JointType.REVOLUTE, JointType.PRISMATIC):
+                out[:, ds] = qpos[:, qs]
+                continue
+            if joint_type == JointType.FREE:
+                out[:, ds:ds + 3] = qpos[:, qs:qs + 3]
+                qs, ds = qs + 3, ds + 3
+            out[:, ds:ds + 3] = _rotation_vector(qpos[:, qs:qs + 4])
+        return out
+
+    def set_dofs_position(self, tree: int, values: np.ndarray, dofs: np.ndarray, envs: np.ndarray) -> None:
+        """Set the chosen dofs' positions (len(envs), len(dofs)), in ``get_dofs_position``'s terms."""
+        info = self.trees[tree]
+        positions = self.get_dofs_position(tree, envs)
+        positions[:, dofs] = values
+        qpos = self.get_tree_array(tree, "qpos", envs)
+        for joint_type, qs, ds in self._tree_joints(tree):
+            qs, ds = qs - info.qpos_start, ds - info.dof_start
+            if joint_type in (JointType.REVOLUTE, JointType.PRISMATIC):
+                qpos[:, qs] = positions[:, ds]
+                continue
+            if joint_type == JointType.FREE:
+                qpos[:, qs:qs + 3] = positions[:, ds:ds + 3]
+                qs, ds = qs + 3, ds + 3
+            qpos[:, qs:qs + 4] = _quat_from_rotation_vector(positions[:, ds:ds + 3])
+        self.set_tree_array(tree, "qpos", qpos, envs)
+
+    def _tree_joints(self, tree: int) -> np.ndarray:
+        info = self.trees[tree]
+        first = self.art.link_int[info.link_start, L.JOINT_START]
+        last = first + int(self.art.link_int[info.link_start:info.link_start + info.n_links, L.JOINT_COUNT].sum())
+        return self.art.joint_int[first:last]
+
+    def get_dof_control(self, tree: int, slot: int, envs: np.ndarray) -> np.ndarray:
+        """One slot of ``dof_control`` (layout names: KP, KV, ..., APPLIED_FORCE) for a tree: (len(envs), n_dofs)."""
+        info = self.trees[tree]
+        control = read(self._work["dof_scalar"])
+        return control[envs, info.dof_start:info.dof_start + info.n_dofs, slot].astype(np.float64)
+
+    def set_dof_control(self, tree: int, slots: dict[int, np.ndarray], dofs: np.ndarray, envs: np.ndarray) -> None:
+        """Write control slots (each (len(envs), len(dofs)) or broadcastable) for the chosen dofs of a tree."""
+        info = self.trees[tree]
+        control = read(self._work["dof_scalar"])
+        columns = info.dof_start + np.asarray(dofs, np.int64)
+        for slot, values in slots.items():
+            control[np.ix_(envs, columns, [slot])] = np.broadcast_to(values, (len(envs), len(columns)))[..., None]
+        write(self._work["dof_scalar"], control)
+
+    def tree_kinematics(self, tree: int, envs: np.ndarray, qpos: np.ndarray | None = None):
+        """Host forward kinematics of the whole scene's links for the chosen envs: (pos, quat, axes), with one
+        tree's qpos replaced by ``qpos`` (len(envs), n_qpos) when given."""
+        full = read(self._state["q_state"])[envs, L.QPOS_S, : self.art.n_qpos].astype(np.float64)
+        if qpos is not None:
+            info = self.trees[tree]
+            full[:, info.qpos_start:info.qpos_start + info.n_qpos] = qpos
+        return forward_kinematics(self.art, full)
 
     # ------------------------------------------------------------------ per-body access
     def body_pose(self) -> tuple[np.ndarray, np.ndarray]:
@@ -281,3 +440,30 @@ class RigidSolver:
     def _envs(self, envs_idx: np.ndarray | None) -> np.ndarray:
         return np.arange(self.n_batch) if envs_idx is None else np.asarray(envs_idx, dtype=np.int64)
 
+
+
+def _rotation_vector(quat: np.ndarray) -> np.ndarray:
+    """Axis times angle (rad) of unit quaternions (..., 4), angle in [0, pi]."""
+    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    quat = np.where(quat[..., :1] < 0, -quat, quat)
+    sine = np.linalg.norm(quat[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(sine, quat[..., :1])
+    scale = np.where(sine > 1e-12, angle / np.maximum(sine, 1e-12), 2.0)
+    return quat[..., 1:] * scale
+
+
+def _quat_from_rotation_vector(vector: np.ndarray) -> np.ndarray:
+    angle = np.linalg.norm(vector, axis=-1, keepdims=True)
+    axis = np.where(angle > 1e-12, vector / np.maximum(angle, 1e-12), 0.0)
+    return np.concatenate([np.cos(angle / 2), np.sin(angle / 2) * axis], -1)
+
+
+def _pack(tables: dict[int, np.ndarray], dtype, element: tuple[int, ...] = ()) -> np.ndarray:
+    """Stack 2-D tables (rows, slots, *element) as sections of one zero-padded (sections, rows, slots, *element)
+    array (see ``layout``: views read each section under its own name)."""
+    rows = max(len(table) for table in tables.values())
+    width = max(table.shape[1] for table in tables.values())
+    packed = np.zeros((max(tables) + 1, rows, width) + element, dtype)
+    for section, table in tables.items():
+        packed[section, : table.shape[0], : table.shape[1]] = table
+    return packed

@@ -1,0 +1,194 @@
+"""Particle solver benchmarks (SPH, PBD). Each row is a function returning a dict of figures; ``main`` runs
+the rows asked for (all by default) and prints one JSON line.
+
+    python benchmarks/particles.py [ROW ...] [--backend cpu|gpu] [--no-peers]
+
+PBD rows: ``pbd_cloth``: a 100 x 100-vertex cloth (1 m square, 1 cm spacing, self-collision on) hanging from
+two corners, dt 4 ms, 10 substeps: particle-substeps/s and particle-steps/s in steady state (after the first
+step compiled the kernels), build and first-step times. Where ``/tmp/gvenv`` holds Genesis, the same scene
+runs in Genesis (``benchmarks/peers/genesis_pbd.py``) in a subprocess, and the ratio is reported.
+
+SPH rows: ``sph_dam_break_50k`` and ``sph_dam_break_300k``: a DFSPH dam break (see ``sph_dam_break``);
+particle-steps/s and particle-substeps/s in steady state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")
+
+HERE = Path(__file__).resolve().parent
+GENESIS_PYTHON = Path("/tmp/gvenv/bin/python")
+CLOTH_N, CLOTH_SIZE, CLOTH_DT, CLOTH_SUBSTEPS, CLOTH_PARTICLE = 100, 1.0, 4e-3, 10, 0.01
+
+
+def cloth_obj(directory: Path) -> Path:
+    """The benchmark cloth as an OBJ file (``assets/cloth/make_cloth.py``'s grid)."""
+    sys.path.insert(0, str(HERE.parent / "assets" / "cloth"))
+    from make_cloth import square_grid, write_obj
+
+    path = directory / f"square_{CLOTH_N}.obj"
+    write_obj(path, *square_grid(CLOTH_N, CLOTH_SIZE))
+    return path
+
+
+def pbd_cloth(steps: int = 30, peers: bool = True) -> dict:
+    import physim as ps
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cloth_obj(Path(tmp))
+        scene = ps.Scene(sim_options=ps.options.SimOptions(dt=CLOTH_DT),
+                         pbd_options=ps.options.PBDOptions(lower_bound=(-1, -1, 0), upper_bound=(1, 1, 2),
+                                                           particle_size=CLOTH_PARTICLE, substeps=CLOTH_SUBSTEPS))
+        cloth = scene.add_entity(ps.morphs.Mesh(file=str(path), pos=(0.0, 0.0, 1.5), euler=(90, 0, 0)),
+                                 material=ps.materials.PBD.Cloth())
+        start = time.perf_counter()
+        scene.build()
+        build_s = time.perf_counter() - start
+    corners = [CLOTH_N * (CLOTH_N - 1), CLOTH_N * CLOTH_N - 1]
+    cloth.fix_particles(corners)
+    start = time.perf_counter()
+    scene.step()
+    cloth.get_particles_pos()
+    first_step_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        scene.step()
+    cloth.get_particles_pos()  # waits for the last launch
+    elapsed = time.perf_counter() - start
+    n = cloth.n_particles
+    solver = scene._particle_solvers["PBD"]
+    row = dict(n_particles=n, n_constraints=solver.n_constraints, n_colors=solver.n_colors,
+               substeps_per_step=solver.n_substeps, steps=steps,
+               particle_steps_per_s=round(n * steps / elapsed),
+               particle_substeps_per_s=round(n * solver.n_substeps * steps / elapsed),
+               build_s=round(build_s, 3), first_step_s=round(first_step_s, 3))
+    if peers:
+        row["genesis"] = genesis_pbd_cloth(steps)
+        if "particle_substeps_per_s" in row["genesis"]:
+            row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / row["genesis"]["particle_substeps_per_s"],
+                                            2)
+    return row
+
+
+def genesis_pbd_cloth(steps: int) -> dict:
+    """The same cloth in Genesis (its CPU backend), or why not."""
+    if not GENESIS_PYTHON.exists():
+        return {"skipped": f"no Genesis venv at {GENESIS_PYTHON.parent.parent} (see /work/shared/PEERS.md)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cloth_obj(Path(tmp))
+        command = [str(GENESIS_PYTHON), str(HERE / "peers" / "genesis_pbd.py"), str(path), str(steps),
+                   str(CLOTH_N), str(CLOTH_DT), str(CLOTH_SUBSTEPS), str(CLOTH_PARTICLE)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=HERE.parent)
+        except subprocess.TimeoutExpired:
+            return {"failed": "timed out after 900 s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"failed": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+    return json.loads(lines[-1])
+
+
+SPH_SIZE, SPH_DT, SPH_SUBSTEPS = 0.01, 4e-3, 4
+
+
+def sph_dam_break(cells: int, steps: int = 10, peers: bool = True) -> dict:
+    """SPH (DFSPH) dam break: a column of ``cells`` x ``cells`` x ``2 cells`` particles (particle_size 1 cm)
+    at one end of a tank four columns long; dt 4 ms, 4 substeps. Steady-state particle-steps/s and
+    particle-substeps/s over ``steps`` steps from t = 0.1 s (the column already collapsing), the mean solver
+    iterations of the last substep, build and first-step times."""
+    import physim as ps
+
+    size = SPH_SIZE
+    a = cells * size
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=SPH_DT, substeps=SPH_SUBSTEPS),
+                     sph_options=ps.options.SPHOptions(lower_bound=(0.0, 0.0, 0.0), upper_bound=(4 * a, a, 2.5 * a),
+                                                       particle_size=size))
+    water = scene.add_entity(ps.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(a, a, 2 * a)),
+                             material=ps.materials.SPH.Liquid())
+    start = time.perf_counter()
+    scene.build()
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scene.step()
+    water.get_particles_pos()
+    first_step_s = time.perf_counter() - start
+    while scene.t < 0.1:
+        scene.step()
+    solver = scene._particle_solvers["SPH"]
+    iterations = []
+    start = time.perf_counter()
+    for _ in range(steps):
+        scene.step()
+        iterations.append(solver.last_iterations)
+    water.get_particles_pos()
+    elapsed = time.perf_counter() - start
+    n = water.n_particles
+    row = dict(n_particles=n, substeps_per_step=SPH_SUBSTEPS, steps=steps,
+               particle_steps_per_s=round(n * steps / elapsed),
+               particle_substeps_per_s=round(n * SPH_SUBSTEPS * steps / elapsed),
+               ms_per_substep=round(1e3 * elapsed / (SPH_SUBSTEPS * steps), 2),
+               mean_iterations_divergence_density=[round(float(x), 1) for x in np.mean(iterations, axis=0)],
+               build_s=round(build_s, 3), first_step_s=round(first_step_s, 3))
+    if peers:
+        row["genesis"] = genesis_sph_dam_break(cells, steps)
+        if "particle_substeps_per_s" in row["genesis"]:
+            row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / row["genesis"]["particle_substeps_per_s"],
+                                            2)
+    return row
+
+
+def genesis_sph_dam_break(cells: int, steps: int) -> dict:
+    """The same dam break in Genesis (its CPU backend, DFSPH), or why not."""
+    if not GENESIS_PYTHON.exists():
+        return {"skipped": f"no Genesis venv at {GENESIS_PYTHON.parent.parent} (see /work/shared/PEERS.md)"}
+    command = [str(GENESIS_PYTHON), str(HERE / "peers" / "genesis_sph.py"), str(cells), str(steps), str(SPH_SIZE),
+               str(SPH_DT), str(SPH_SUBSTEPS)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=HERE.parent)
+    except subprocess.TimeoutExpired:
+        return {"failed": "timed out after 1800 s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"failed": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+    return json.loads(lines[-1])
+
+
+def sph_dam_break_50k(peers: bool = True) -> dict:
+    return sph_dam_break(29, peers=peers)  # 29 x 29 x 58 = 48,778 particles
+
+
+def sph_dam_break_300k(peers: bool = True) -> dict:
+    return sph_dam_break(53, steps=4, peers=peers)  # 53 x 53 x 106 = 297,754 particles
+
+
+ROWS = {"pbd_cloth": pbd_cloth, "sph_dam_break_50k": sph_dam_break_50k, "sph_dam_break_300k": sph_dam_break_300k}
+
+
+def main() -> dict:
+    import physim as ps
+
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    backend = sys.argv[sys.argv.index("--backend") + 1] if "--backend" in sys.argv else "cpu"
+    args = [a for a in args if a != backend]
+    ps.init(backend=backend, precision="32", seed=0)
+    result = {"benchmark": "particles", "backend": backend}
+    for name in args or list(ROWS):
+        result[name] = ROWS[name](peers="--no-peers" not in sys.argv)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""PBD materials (``ps.materials.PBD.*``): bodies simulated by the XPBD particle solver. Parameters only.
+
+Units are SI. Compliances are XPBD's (Macklin et al. 2016): the inverse stiffness of one distance
+constraint, m/N; 0 is as stiff as the solver's substeps allow. Friction is a Coulomb coefficient; a contact
+uses the larger of its two sides' coefficients, as rigid contacts do. Damping is a rate, 1/s: a free
+particle's velocity decays as ``exp(-damping t)`` (0 by default: nothing hidden is added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physim.scene.materials import Material
+from physim.utils import validate as v
+
+# Body kinds as the solver sees them.
+CLOTH, PARTICLE, ELASTIC = range(3)
+
+
+@dataclass(frozen=True)
+class PBDMaterial(Material):
+    """Base of every PBD material."""
+
+    friction: float = 0.3
+    damping: float = 0.0
+
+    kind = -1
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        object.__setattr__(self, "friction", v.finite_scalar(owner, "friction", self.friction, low=0.0))
+        object.__setattr__(self, "damping", v.finite_scalar(owner, "damping", self.damping, low=0.0))
+        self._validate(owner)
+
+    def _validate(self, owner: str) -> None:
+        """Subclasses check their own fields here."""
+
+    @property
+    def collides_with_particles(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Cloth(PBDMaterial):
+    """A cloth: the vertices of a triangle mesh (``ps.morphs.Mesh``), in the file's vertex order, joined by
+    stretch constraints along the mesh edges and bending constraints across them.
+
+    rho: areal density, kg/m^2 (cotton shirting about 0.1-0.2, denim about 0.4); each vertex weighs rho times
+        a third of the area of its triangles, so the cloth weighs rho times its area.
+    stretch_compliance: compliance of each edge, m/N (0: inextensible as far as the substeps allow).
+    bending_compliance: compliance of each bending constraint, m/N (larger: a limper cloth).
+    self_collision: particles of the cloth (and of other colliding PBD bodies) keep a particle diameter
+        apart. Only the vertices collide: a cloth coarser than the particle size can pass through itself
+        between them.
+    """
+
+    rho: float = 0.2
+    stretch_compliance: float = 1e-7
+    bending_compliance: float = 1e-4
+    self_collision: bool = True
+
+    kind = CLOTH
+
+    def _validate(self, owner: str) -> None:
+        object.__setattr__(self, "rho", v.positive(owner, "rho", self.rho))
+        for name in ("stretch_compliance", "bending_compliance"):
+            object.__setattr__(self, name, v.finite_scalar(owner, name, getattr(self, name), low=0.0))
+        if not isinstance(self.self_collision, bool):
+            raise v.InvalidValueError(f"{owner}.self_collision: must be True or False, got {self.self_collision!r}")
+
+    @property
+    def collides_with_particles(self) -> bool:
+        return self.self_collision
+
+
+@dataclass(frozen=True)
+class Particle(PBDMaterial):
+    """Granular matter: loose spheres of diameter ``PBDOptions.particle_size`` sampled on a lattice inside the
+    morph, with Coulomb friction between them (the angle of a pile grows with ``friction``).
+
+    rho: density of the bulk, kg/m^3; each particle weighs ``rho * particle_size**3``.
+    """
+
+    rho: float = 1000.0
+    friction: float = 0.5
+
+    kind = PARTICLE
+
+    def _validate(self, owner: str) -> None:
+        object.__setattr__(self, "rho", v.positive(owner, "rho", self.rho))
+
+
+@dataclass(frozen=True)
+class Elastic(PBDMaterial):
+    """A soft body: the morph's volume sampled on a lattice whose neighbours (axis, face- and body-diagonal
+    steps) are joined by distance constraints, so it recovers its shape after being deformed.
+
+    rho: density, kg/m^3; each particle weighs ``rho * particle_size**3``.
+    stretch_compliance: compliance of each lattice constraint, m/N (0: as stiff as the substeps allow). As a
+        rough guide the lattice's Young's modulus is of order ``1 / (stretch_compliance * particle_size)``.
+    """
+
+    rho: float = 1000.0
+    stretch_compliance: float = 0.0
+
+    kind = ELASTIC
+
+    def _validate(self, owner: str) -> None:
+        object.__setattr__(self, "rho", v.positive(owner, "rho", self.rho))
+        object.__setattr__(self, "stretch_compliance",
+                           v.finite_scalar(owner, "stretch_compliance", self.stretch_compliance, low=0.0))

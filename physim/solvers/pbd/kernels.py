@@ -1,0 +1,262 @@
+"""The kernels of an XPBD substep (Macklin, Mueller and Chentanez 2016), batched over envs, in the "small
+steps" form (Macklin et al. 2019): many substeps of one constraint iteration each, which converges better
+than many iterations of one step for the same work.
+
+    predict        x_prev = x; free particles take gravity (and their body's damping) and move by v dt;
+                   pinned particles go to their pin's target (interpolated along a moving rigid body)
+    distances      one graph colour of distance constraints (stretch, bending, soft-body lattice) per launch:
+                   no two constraints of a colour share a particle, so a colour runs in parallel and the
+                   colours run one after the other (Gauss-Seidel)
+    contacts       particle-particle contacts on a hashed grid of cells one particle diameter wide, solved
+                   Jacobi-style (each particle averages its own corrections), with position-based Coulomb
+                   friction (Macklin et al. 2014, "Unified particle physics")
+    finish         rigid geoms and the domain walls push particles out (with friction against the geom's
+                   surface velocity); the momentum taken is given back to the rigid body; v = (x - x_prev) / dt
+
+Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
+"""
+
+import warnings
+
+import taichi as ti
+
+from physim.solvers.pbd import layout as L  # noqa: N812 - read as a namespace of slot names
+from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
+from physim.solvers.rigid.collision import signed_distance
+from physim.solvers.rigid.shapes import GeomType
+from physim.utils.tmath import is_finite, quat_to_matrix
+
+# Taichi warns that the rigid array bundle is a plain Python call inside a kernel; that is the intent.
+warnings.filterwarnings("ignore", message=r".*non-taichi function \"RigidGeoms\"")
+
+vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
+nd = L.nd
+
+
+class RigidGeoms:
+    """The rigid arrays ``collision.signed_distance`` reads, under its names (a compile-time bundle)."""
+
+    def __init__(self, geom_model_int, geom_model_vec3, planes, geom_vec3, geom_rot):
+        self.geom_model_int = geom_model_int
+        self.geom_model_vec3 = geom_model_vec3
+        self.planes = planes
+        self.geom_vec3 = geom_vec3
+        self.geom_rot = geom_rot
+
+
+@ti.func
+def _inverse_mass(p_scalar: ti.template(), pin_body: ti.template(), env, i):
+    """A pinned particle is moved by its pin only: to constraints and contacts it weighs infinitely much."""
+    w = 0.0
+    if pin_body[env, i] == L.FREE:
+        w = p_scalar[i, L.INV_MASS]
+    return w
+
+
+@ti.kernel
+def predict(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2), x: nd(vec3, 2),
+            v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), pin_vec3: nd(vec3, 3),
+            lam: nd(None, 2), body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), params: nd(None, 1), blend: float):
+    """blend: how far through the step this substep ends (1 on the last): attached pins move that far from
+    where their rigid body was at the end of the last step towards where it is now."""
+    dt = params[L.DT]
+    gravity = vec3(params[L.GRAVITY_X], params[L.GRAVITY_Y], params[L.GRAVITY_Z])
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        x_prev[env, i] = x[env, i]
+        pin = pin_body[env, i]
+        if pin == L.FREE:
+            # Damping taken implicitly, so any rate is stable.
+            velocity = (v[env, i] + dt * gravity) / (1.0 + dt * body_scalar[p_int[i, L.BODY], L.DAMPING])
+            v[env, i] = velocity
+            x[env, i] += dt * velocity
+        else:
+            target = pin_vec3[env, i, L.TARGET]
+            if pin >= 0:
+                now = body_vec3[env, pin, R.POS] + quat_to_matrix(body_quat[env, pin]) @ target
+                previous = pin_vec3[env, i, L.PREVIOUS]
+                target = previous + blend * (now - previous)
+                if blend >= 1.0:
+                    pin_vec3[env, i, L.PREVIOUS] = now
+            x[env, i] = target
+    for env, k in ti.ndrange(lam.shape[0], lam.shape[1]):
+        lam[env, k] = 0.0
+
+
+@ti.kernel
+def solve_distances(con_int: nd(ti.i32, 2), con_scalar: nd(None, 2), p_scalar: nd(None, 2), x: nd(vec3, 2),
+                    pin_body: nd(ti.i32, 2), lam: nd(None, 2), params: nd(None, 1), color_bounds: nd(ti.i32, 1),
+                    first_color: ti.i32):
+    """One XPBD iteration over the constraints of colours [first_color, first_color + COLORS_PER_LAUNCH):
+    C = |x_i - x_j| - rest, dlambda = (-C - alpha~ lambda) / (w_i + w_j + alpha~), alpha~ = compliance / dt^2.
+    Colour c holds constraints [color_bounds[c], color_bounds[c + 1]). The colour loop is unrolled at compile
+    time, so each colour is its own parallel loop (and the colours follow one another) in a single launch."""
+    dt = params[L.DT]
+    for color in ti.static(range(L.COLORS_PER_LAUNCH)):
+        for env, c in ti.ndrange(x.shape[0], (color_bounds[first_color + color],
+                                              color_bounds[first_color + color + 1])):
+            i, j = con_int[c, 0], con_int[c, 1]
+            wi = _inverse_mass(p_scalar, pin_body, env, i)
+            wj = _inverse_mass(p_scalar, pin_body, env, j)
+            alpha = con_scalar[c, L.COMPLIANCE] / (dt * dt)
+            offset = x[env, i] - x[env, j]
+            length = offset.norm()
+            if wi + wj > 0 and length > 1e-9:
+                direction = offset / length
+                dlam = (con_scalar[c, L.REST] - length - alpha * lam[env, c]) / (wi + wj + alpha)
+                lam[env, c] += dlam
+                x[env, i] += wi * dlam * direction
+                x[env, j] -= wj * dlam * direction
+
+
+@ti.func
+def _cell(position, size):
+    return ti.cast(ti.floor(position / size), ti.i32)
+
+
+@ti.func
+def _bucket(cell, buckets):
+    """Teschner et al.'s spatial hash of a cell; ``buckets`` is a power of two."""
+    return ((cell[0] * 73856093) ^ (cell[1] * 19349663) ^ (cell[2] * 83492791)) & (buckets - 1)
+
+
+@ti.kernel
+def particle_contacts(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2), rest: nd(vec3, 1),
+                      x: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), delta: nd(vec3, 2),
+                      hash_count: nd(ti.i32, 2), hash_start: nd(ti.i32, 2), hash_sorted: nd(ti.i32, 2),
+                      params: nd(None, 1)):
+    """Keep colliding particles a diameter apart. Two particles of one body that were closer than that at
+    build time (neighbours on a fine cloth or lattice) keep their rest distance instead, so a body's own
+    sampling never pushes it apart."""
+    diameter = 2.0 * params[L.RADIUS]
+    buckets = hash_count.shape[1]
+    # Counting sort of the colliding particles by bucket.
+    for env, h in ti.ndrange(x.shape[0], buckets):
+        hash_count[env, h] = 0
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        if p_int[i, L.COLLIDES]:
+            ti.atomic_add(hash_count[env, _bucket(_cell(x[env, i], diameter), buckets)], 1)
+    for env in range(x.shape[0]):
+        total = 0
+        for h in range(buckets):
+            count = hash_count[env, h]
+            hash_start[env, h] = total
+            hash_count[env, h] = total  # from here on: where the next particle of the bucket goes
+            total += count
+        hash_start[env, buckets] = total
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        if p_int[i, L.COLLIDES]:
+            slot = ti.atomic_add(hash_count[env, _bucket(_cell(x[env, i], diameter), buckets)], 1)
+            hash_sorted[env, slot] = i
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        correction = vec3(0.0)
+        count = 0
+        wi = _inverse_mass(p_scalar, pin_body, env, i)
+        if p_int[i, L.COLLIDES] and wi > 0:
+            xi = x[env, i]
+            moved_i = xi - x_prev[env, i]
+            body_i = p_int[i, L.BODY]
+            friction_i = body_scalar[body_i, L.FRICTION]
+            home = _cell(xi, diameter)
+            for neighbour in range(27):
+                cell = home + ti.Vector([neighbour // 9 - 1, (neighbour // 3) % 3 - 1, neighbour % 3 - 1])
+                h = _bucket(cell, buckets)
+                for s in range(hash_start[env, h], hash_start[env, h + 1]):
+                    j = hash_sorted[env, s]
+                    xj = x[env, j]
+                    # Another cell may share the bucket: only this cell's particles, each once.
+                    if j != i and (_cell(xj, diameter) == cell).all():
+                        target = diameter
+                        body_j = p_int[j, L.BODY]
+                        if body_j == body_i:
+                            target = ti.min(target, (rest[i] - rest[j]).norm())
+                        offset = xi - xj
+                        distance = offset.norm()
+                        wj = _inverse_mass(p_scalar, pin_body, env, j)
+                        if distance < target and distance > 1e-9:
+                            normal = offset / distance
+                            depth = target - distance
+                            share = wi / (wi + wj)
+                            # Friction: the relative tangential motion this substep, cancelled while it is
+                            # under mu * depth (static), else shortened by mu * depth (kinetic).
+                            relative = moved_i - (xj - x_prev[env, j])
+                            tangential = relative - relative.dot(normal) * normal
+                            slide = tangential.norm()
+                            limit = ti.max(friction_i, body_scalar[body_j, L.FRICTION]) * depth
+                            if slide > limit:
+                                tangential *= limit / slide
+                            correction += share * (depth * normal - tangential)
+                            count += 1
+        delta[env, i] = correction / ti.max(count, 1)
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        x[env, i] += delta[env, i]
+
+
+@ti.kernel
+def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2), x: nd(vec3, 2),
+                   v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), colliders: nd(ti.i32, 1),
+                   impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
+                   geom_model_vec3: nd(vec3, 2), planes: nd(vec4, 1), geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2),
+                   body_vec3: nd(vec3, 3), body_inv_mass: nd(None, 1), params: nd(None, 1),
+                   int_params: nd(ti.i32, 1), serial: ti.template()):
+    """Rigid geoms and walls, then velocities from the substep's displacement."""
+    dt, radius = params[L.DT], params[L.RADIUS]
+    lower = vec3(params[L.LOWER_X], params[L.LOWER_Y], params[L.LOWER_Z])
+    upper = vec3(params[L.UPPER_X], params[L.UPPER_Y], params[L.UPPER_Z])
+    # Atomic sums of impulses in a varying order vary in the last bit: serial when runs must be bit-identical.
+    ti.loop_config(serialize=serial)
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        position = x[env, i]
+        if pin_body[env, i] == L.FREE:
+            mass = p_scalar[i, L.MASS]
+            friction = body_scalar[p_int[i, L.BODY], L.FRICTION]
+            for k in range(int_params[L.N_COLLIDERS]):
+                geom = colliders[k]
+                near = True
+                if geom_model_int[geom, R.GEOM_TYPE] != GeomType.PLANE:  # cheap bounds test first
+                    near = (position >= geom_vec3[env, geom, R.AABB_MIN] - radius).all() and \
+                        (position <= geom_vec3[env, geom, R.AABB_MAX] + radius).all()
+                distance, normal = 1.0, vec3(0.0, 0.0, 1.0)
+                if near:
+                    distance, normal = signed_distance(
+                        RigidGeoms(geom_model_int, geom_model_vec3, planes, geom_vec3, geom_rot), env, geom, position)
+                depth = radius - distance
+                if near and depth > 0:
+                    body = geom_model_int[geom, R.GEOM_BODY]
+                    arm = position - body_vec3[env, body, R.COM_WORLD]
+                    surface_velocity = body_vec3[env, body, R.LIN_VEL] + body_vec3[env, body, R.ANG_VEL].cross(arm)
+                    pushed = position + depth * normal
+                    relative = pushed - x_prev[env, i] - dt * surface_velocity
+                    tangential = relative - relative.dot(normal) * normal
+                    slide = tangential.norm()
+                    limit = ti.max(friction, geom_model_scalar[geom, R.FRICTION]) * depth
+                    if slide > limit:
+                        tangential *= limit / slide
+                    pushed -= tangential
+                    if body_inv_mass[body] > 0:
+                        # The particle's momentum change, m (pushed - position) / dt, taken from the body.
+                        given = mass * (position - pushed) / dt
+                        impulse[env, body, L.LINEAR] += given
+                        impulse[env, body, L.ANGULAR] += arm.cross(given)
+                    position = pushed
+            position = ti.min(ti.max(position, lower), upper)
+            x[env, i] = position
+        v[env, i] = (position - x_prev[env, i]) / dt
+
+
+@ti.kernel
+def end_step(x: nd(vec3, 2), v: nd(vec3, 2), impulse: nd(vec3, 3), body_vec3: nd(vec3, 3),
+             body_inv_mass: nd(None, 1), body_inv_inertia_world: nd(mat3, 2), int_params: nd(ti.i32, 1),
+             flag: nd(ti.i32, 1)) -> ti.i32:
+    """Rigid bodies take the step's contact impulses (dv = J / m, dw = I^-1 L); returns the first
+    (env * n + particle) whose position or velocity is not finite, else NO_PARTICLE."""
+    for env, body in ti.ndrange(x.shape[0], int_params[L.N_RIGID_BODIES]):
+        if body_inv_mass[body] > 0:
+            body_vec3[env, body, R.LIN_VEL] += body_inv_mass[body] * impulse[env, body, L.LINEAR]
+            body_vec3[env, body, R.ANG_VEL] += body_inv_inertia_world[env, body] @ impulse[env, body, L.ANGULAR]
+        impulse[env, body, L.LINEAR] = vec3(0.0)
+        impulse[env, body, L.ANGULAR] = vec3(0.0)
+    flag[0] = L.NO_PARTICLE
+    for env, p in ti.ndrange(x.shape[0], x.shape[1]):
+        if not is_finite(x[env, p].norm_sqr() + v[env, p].norm_sqr()):
+            ti.atomic_min(flag[0], env * x.shape[1] + p)
+    return flag[0]

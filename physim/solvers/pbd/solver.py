@@ -1,0 +1,289 @@
+"""The PBD solver's host side: builds the model once (masses, constraints and their colours), launches the
+substep kernels, moves state in and out, pins particles.
+
+A step: refresh the rigid geoms' poses (when the scene has rigid bodies), then per substep ``predict``, the
+constraint colours (``iterations`` times), ``particle_contacts`` (when any body collides with particles) and
+``finish_substep``; last ``end_step`` hands the contact impulses to rigid bodies and checks health. Launches go
+through ``PreparedKernel``, so a launch costs microseconds.
+"""
+
+import numpy as np
+import taichi as ti
+
+from physim.errors import InvalidValueError
+from physim.options import PBDOptions, SimOptions
+from physim.scene import pbd_materials as pm
+from physim.solvers.particles import ParticleBodySpec
+from physim.solvers.pbd import constraints as cons
+from physim.solvers.pbd import kernels as K  # noqa: N812
+from physim.solvers.pbd import layout as L  # noqa: N812
+from physim.solvers.rigid_colliders import RigidColliders, placeholder_rigid_arrays
+from physim.utils.arrays import read, scalar_type, upload, write
+from physim.utils.launch import PreparedKernel
+
+vec3 = ti.math.vec3
+
+
+def vertex_masses(positions: np.ndarray, faces: np.ndarray, rho: float) -> np.ndarray:
+    """Lumped masses of a cloth's vertices, kg: rho times a third of the area of each triangle they touch.
+    A vertex on no triangle gets the mean, so nothing is weightless."""
+    a, b, c = (positions[faces[:, k]] for k in range(3))
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    masses = np.zeros(len(positions))
+    np.add.at(masses, faces.reshape(-1), np.repeat(rho * area / 3.0, 3))
+    masses[masses <= 0] = masses[masses > 0].mean() if np.any(masses > 0) else 1.0
+    return masses
+
+
+class PBDSolver:
+    """Owns every PBD particle of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
+
+    def __init__(self, sim_options: SimOptions, options: PBDOptions) -> None:
+        self.sim_options = sim_options
+        self.options = options
+        self.bodies: list[ParticleBodySpec] = []
+        self.n_particles = 0
+        self.rigid: RigidColliders | None = None
+
+    # ------------------------------------------------------------------ build
+    def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
+        from physim.backend import runtime
+
+        f = runtime().np_float
+        self.float_type = f
+        self.bodies = list(bodies)
+        self.n_envs, self.n_batch = n_envs, max(n_envs, 1)
+        counts = [len(b.positions) for b in bodies]
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.n_particles = n = int(self.starts[-1])
+        self.particle_body = np.repeat(np.arange(len(bodies)), counts)
+        rest = np.concatenate([b.positions for b in bodies]) if bodies else np.zeros((0, 3))
+        self.initial_x = rest.astype(f)
+
+        masses, pairs, compliance = [], [], []
+        for body, start in zip(bodies, self.starts):
+            material = body.material
+            if material.kind == pm.CLOTH:
+                masses.append(vertex_masses(body.positions, body.faces, material.rho))
+                stretch, bending = cons.mesh_edges(body.faces), cons.bending_pairs(body.faces)
+                pairs += [stretch + start, bending + start]
+                compliance += [np.full(len(stretch), material.stretch_compliance),
+                               np.full(len(bending), material.bending_compliance)]
+            else:
+                masses.append(np.full(len(body.positions), body.particle_mass))
+                if material.kind == pm.ELASTIC:
+                    lattice = cons.lattice_pairs(body.positions, self.options.particle_size)
+                    pairs.append(lattice + start)
+                    compliance.append(np.full(len(lattice), material.stretch_compliance))
+        mass = np.concatenate(masses) if masses else np.zeros(0)
+        self.particle_mass = mass
+        pairs_all = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
+        compliance_all = np.concatenate(compliance) if compliance else np.zeros(0)
+        colors = cons.color(pairs_all, n)
+        order = np.argsort(colors, kind="stable")
+        pairs_all, compliance_all, colors = pairs_all[order], compliance_all[order], colors[order]
+        n_colors = int(colors.max()) + 1 if len(colors) else 0
+        self.n_colors = n_colors
+        self.color_launches = list(range(0, n_colors, L.COLORS_PER_LAUNCH))
+        # Colour c is [bounds[c], bounds[c + 1]); padded with empty colours to whole launches.
+        padded = max(len(self.color_launches), 1) * L.COLORS_PER_LAUNCH
+        color_bounds = np.searchsorted(colors, np.arange(padded + 1)).astype(np.int32)
+        self.n_constraints = m = len(pairs_all)
+        rest_length = np.linalg.norm(rest[pairs_all[:, 0]] - rest[pairs_all[:, 1]], axis=1) if m else np.zeros(0)
+
+        p_scalar = np.zeros((max(n, 1), L.P_SCALAR_SLOTS), f)
+        p_scalar[:n, L.MASS] = mass
+        p_scalar[:n, L.INV_MASS] = 1.0 / np.maximum(mass, 1e-30)
+        body_collides = np.array([b.material.collides_with_particles for b in bodies], bool)
+        p_int = np.zeros((max(n, 1), L.P_INT_SLOTS), np.int32)
+        p_int[:n, L.BODY] = self.particle_body
+        p_int[:n, L.COLLIDES] = body_collides[self.particle_body] if n else 0
+        self.any_particle_contacts = bool(n and np.any(p_int[:n, L.COLLIDES]))
+        body_scalar = np.zeros((max(len(bodies), 1), L.BODY_SCALAR_SLOTS), f)
+        for index, body in enumerate(bodies):
+            body_scalar[index, [L.FRICTION, L.DAMPING]] = body.material.friction, body.material.damping
+        con_int = np.zeros((max(m, 1), 2), np.int32)
+        con_int[:m] = pairs_all
+        con_scalar = np.zeros((max(m, 1), L.CON_SCALAR_SLOTS), f)
+        con_scalar[:m, L.REST], con_scalar[:m, L.COMPLIANCE] = rest_length, compliance_all
+
+        opts = self.options
+        self.n_substeps = opts.substeps_for(self.sim_options)
+        self.substep_dt = self.sim_options.dt / self.n_substeps
+        params = np.zeros(L.N_PARAMS, f)
+        params[[L.DT, L.GRAVITY_X, L.GRAVITY_Y, L.GRAVITY_Z, L.RADIUS]] = (
+            self.substep_dt, *self.sim_options.gravity, 0.5 * opts.particle_size)
+        params[L.LOWER_X:L.LOWER_Z + 1] = opts.lower_bound
+        params[L.UPPER_X:L.UPPER_Z + 1] = opts.upper_bound
+        self._params_host = params
+
+        scalar, batch, rows = scalar_type(f), self.n_batch, max(n, 1)
+        buckets = 1 << max(4, int(np.ceil(np.log2(max(2 * n, 1)))))
+        self._model = dict(p_scalar=upload(p_scalar, scalar), p_int=upload(p_int, ti.i32),
+                           body_scalar=upload(body_scalar, scalar),
+                           rest=upload(np.zeros((rows, 3), f) if n == 0 else rest.astype(f), vec3, 1),
+                           con_int=upload(con_int, ti.i32), con_scalar=upload(con_scalar, scalar),
+                           color_bounds=upload(color_bounds, ti.i32))
+        self._state = dict(x=ti.ndarray(vec3, (batch, rows)), v=ti.ndarray(vec3, (batch, rows)),
+                           pin_body=ti.ndarray(ti.i32, (batch, rows)),
+                           pin_vec3=ti.ndarray(vec3, (batch, rows, L.PIN_SLOTS)))
+        self._work = dict(x_prev=ti.ndarray(vec3, (batch, rows)), lam=ti.ndarray(scalar, (batch, max(m, 1))),
+                          delta=ti.ndarray(vec3, (batch, rows)), hash_count=ti.ndarray(ti.i32, (batch, buckets)),
+                          hash_start=ti.ndarray(ti.i32, (batch, buckets + 1)),
+                          hash_sorted=ti.ndarray(ti.i32, (batch, rows)))
+        self._flag = ti.ndarray(ti.i32, (1,))
+        write(self._state["pin_body"], L.FREE)
+        write(self._state["pin_vec3"], 0.0)
+        self._launches = None
+        self.reset()
+
+    def bind_rigid(self, rigid_solver) -> None:
+        """Collide with (and push on) the rigid bodies of ``rigid_solver``, which must be built."""
+        self.rigid = RigidColliders(rigid_solver)
+        self._launches = None
+
+    def _prepare(self) -> None:
+        """The prepared launches (made at the first step, once the rigid solver is bound or known absent)."""
+        f = self.float_type
+        if self.rigid is not None and len(self.rigid.colliders):
+            rigid_arrays, colliders = self.rigid.arrays, self.rigid.colliders
+            n_rigid_bodies = self.rigid.n_bodies
+        else:
+            rigid_arrays, colliders, n_rigid_bodies = placeholder_rigid_arrays(self.n_batch, f), np.zeros(0), 0
+        int_params = np.zeros(L.N_INT_PARAMS, np.int32)
+        int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES]] = len(colliders), n_rigid_bodies
+        self._params = upload(self._params_host, scalar_type(f))
+        self._int_params = upload(int_params, ti.i32)
+        self._colliders = upload(np.append(colliders, 0).astype(np.int32), ti.i32)
+        self._impulse = ti.ndarray(vec3, (self.n_batch, rigid_arrays["body_vec3"].shape[1], 2))
+        self._impulse.fill(0.0)
+        model, state, work, rigid = self._model, self._state, self._work, rigid_arrays
+        common = dict(p_scalar=model["p_scalar"], x=state["x"], pin_body=state["pin_body"], params=self._params)
+        self._predict = PreparedKernel(
+            K.predict, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
+            x_prev=work["x_prev"], pin_vec3=state["pin_vec3"], lam=work["lam"], body_vec3=rigid["body_vec3"],
+            body_quat=rigid["body_quat"])
+        self._distances = PreparedKernel(K.solve_distances, **common, con_int=model["con_int"],
+                                         con_scalar=model["con_scalar"], lam=work["lam"],
+                                         color_bounds=model["color_bounds"])
+        self._contacts = PreparedKernel(
+            K.particle_contacts, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], rest=model["rest"],
+            x_prev=work["x_prev"], delta=work["delta"], hash_count=work["hash_count"],
+            hash_start=work["hash_start"], hash_sorted=work["hash_sorted"])
+        self._finish = PreparedKernel(
+            K.finish_substep, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
+            x_prev=work["x_prev"], colliders=self._colliders, impulse=self._impulse,
+            **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar", "geom_model_vec3", "planes",
+                                              "geom_vec3", "geom_rot", "body_vec3", "body_inv_mass")},
+            int_params=self._int_params, serial=self.options.deterministic)
+        self._end = PreparedKernel(K.end_step, x=state["x"], v=state["v"], impulse=self._impulse,
+                                   body_vec3=rigid["body_vec3"], body_inv_mass=rigid["body_inv_mass"],
+                                   body_inv_inertia_world=rigid["body_inv_inertia_world"],
+                                   int_params=self._int_params, flag=self._flag)
+        self._refresh = self.rigid.refresh if self.rigid is not None and n_rigid_bodies else None
+        self._launches = True
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> tuple[int, int] | None:
+        """Advance every env by one step. Returns ``(env, body)`` of the first particle gone non-finite, or None."""
+        if self.n_particles == 0:
+            return None
+        if self._launches is None:
+            self._prepare()
+        if self._refresh is not None:
+            self._refresh()
+        for substep in range(self.n_substeps):
+            self._predict(blend=(substep + 1) / self.n_substeps)
+            for _ in range(self.options.iterations):
+                for first_color in self.color_launches:
+                    self._distances(first_color=first_color)
+            if self.any_particle_contacts:
+                self._contacts()
+            self._finish()
+        bad = int(self._end())
+        if bad == L.NO_PARTICLE:
+            return None
+        return bad // self.n_particles, int(self.particle_body[bad % self.n_particles])
+
+    # ------------------------------------------------------------------ state
+    def reset(self, envs_idx: np.ndarray | None = None) -> None:
+        """Put the chosen envs (all by default) back to the initial positions, at rest. Pins stay; pins on
+        rigid bodies restart from where their bodies are now."""
+        envs = np.arange(self.n_batch) if envs_idx is None else np.asarray(envs_idx, np.int64)
+        for key, value in (("x", self.initial_x), ("v", 0.0)):
+            array = read(self._state[key])
+            array[envs, : self.n_particles] = value
+            write(self._state[key], array)
+        self._restart_attached_pins(envs)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {key: read(array) for key, array in self._state.items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        for key, array in self._state.items():
+            write(array, state[key])
+
+    # ------------------------------------------------------------------ per-body access
+    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
+        """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
+        start, stop = self.starts[body], self.starts[body + 1]
+        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
+
+    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
+        start, stop = self.starts[body], self.starts[body + 1]
+        array = read(self._state[quantity])
+        array[np.ix_(envs, np.arange(start, stop))] = values
+        write(self._state[quantity], array)
+
+    # ------------------------------------------------------------------ pins
+    def pin(self, body: int, particles: np.ndarray, envs: np.ndarray, rigid_body: int | None,
+            targets: np.ndarray | None = None) -> None:
+        """Hold particles (body-local indices) where they are now (or at ``targets``, (len(envs), k, 3), m):
+        fixed in the world when ``rigid_body`` is None, else moving with that rigid body."""
+        index = self.starts[body] + np.asarray(particles, np.int64)
+        x = read(self._state["x"])
+        if targets is not None:
+            x[np.ix_(envs, index)] = targets
+            write(self._state["x"], x)
+        here = x[np.ix_(envs, index)].astype(np.float64)
+        pin_body, pin_vec3 = read(self._state["pin_body"]), read(self._state["pin_vec3"])
+        if rigid_body is None:
+            pin_body[np.ix_(envs, index)] = L.FIXED
+            pin_vec3[np.ix_(envs, index, [L.TARGET, L.PREVIOUS])] = here[:, :, None, :]
+        else:
+            if self.rigid is None:
+                raise InvalidValueError("PBD attach: the scene's rigid bodies are not coupled to the PBD solver")
+            origin, rotation = self.rigid.body_pose(rigid_body, envs)
+            local = np.einsum("eji,ekj->eki", rotation, here - origin[:, None, :])
+            pin_body[np.ix_(envs, index)] = rigid_body
+            pin_vec3[np.ix_(envs, index, [L.TARGET])] = local[:, :, None, :]
+            pin_vec3[np.ix_(envs, index, [L.PREVIOUS])] = here[:, :, None, :]
+        write(self._state["pin_body"], pin_body)
+        write(self._state["pin_vec3"], pin_vec3)
+
+    def release(self, body: int, particles: np.ndarray, envs: np.ndarray) -> None:
+        index = self.starts[body] + np.asarray(particles, np.int64)
+        pin_body = read(self._state["pin_body"])
+        pin_body[np.ix_(envs, index)] = L.FREE
+        write(self._state["pin_body"], pin_body)
+
+    def pinned(self, body: int, envs: np.ndarray) -> np.ndarray:
+        """(len(envs), n) bool: which of a body's particles are pinned."""
+        start, stop = self.starts[body], self.starts[body + 1]
+        return read(self._state["pin_body"])[envs, start:stop] != L.FREE
+
+    def _restart_attached_pins(self, envs: np.ndarray) -> None:
+        if self.rigid is None or self.n_particles == 0:
+            return
+        pin_body, pin_vec3 = read(self._state["pin_body"]), read(self._state["pin_vec3"])
+        pos, quat = self.rigid.solver.body_pose()
+        from physim.utils.rotations import quat_to_matrix
+
+        for env in envs:
+            attached = np.flatnonzero(pin_body[env] >= 0)
+            if len(attached):
+                bodies = pin_body[env, attached]
+                world = pos[env, bodies] + np.einsum("kij,kj->ki", quat_to_matrix(quat[env, bodies]),
+                                                      pin_vec3[env, attached, L.TARGET])
+                pin_vec3[env, attached, L.PREVIOUS] = world
+        write(self._state["pin_vec3"], pin_vec3)

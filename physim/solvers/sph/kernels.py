@@ -1,0 +1,144 @@
+"""The SPH solver's Taichi kernels: one kernel, compiled once per stage (a template argument), so every stage
+takes the same arrays and a stage launch costs one prepared call; plus the two rigid-coupling kernels.
+
+A stage holds its parallel loops one after another (Taichi runs a kernel's outermost loops in order, each
+in parallel), so the barriers a stage needs cost nothing extra. The solve stages return their iteration's
+error, the largest over envs of the mean relative error of the env's active particles.
+"""
+
+import warnings
+
+import taichi as ti
+
+from physim.solvers.rigid import layout as RL  # noqa: N812 - the rigid solver's slot names, read only
+from physim.solvers.sph import layout as L  # noqa: N812
+from physim.solvers.sph import stages as S  # noqa: N812
+from physim.utils.tmath import quat_to_matrix
+
+vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
+nd = L.nd
+
+# Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
+warnings.filterwarnings("ignore", message=r".*non-taichi function \"L.SPHArrays\"")
+
+SEARCH, WARM_DIVERGENCE, DIVERGENCE, FORCES, WARM_DENSITY, DENSITY, ADVECT, HEALTH, MAX_SPEED = range(9)
+
+
+@ti.func
+def _mean_error_over_envs(d: ti.template()):
+    """The largest over envs of (ERROR_SUM / N_ACTIVE)."""
+    worst = 0.0
+    ti.loop_config(serialize=True)
+    for env in range(d.stats.shape[0]):
+        active = d.stats[env, L.N_ACTIVE]
+        if active > 0:
+            worst = ti.max(worst, d.stats[env, L.ERROR_SUM] / active)
+    return worst
+
+
+@ti.kernel
+def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
+                 x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), p_work: nd(None, 3), p_vec3: nd(vec3, 3),
+                 b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
+                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), neighbours: nd(ti.i32, 3),
+                 neighbour_grad: nd(vec3, 3),
+                 body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),
+                 int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
+    # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
+    # loops stay outermost once the function is inlined, so each runs in parallel.
+    return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int, cells,
+                              sorted_ids, sorted_x, neighbours, neighbour_grad, body_impulse, stats, flag, params,
+                              int_params),
+                  dt, warm_scale, stage)
+
+
+@ti.func
+def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
+    result = 0.0
+    n_env, n = d.x.shape[0], d.x.shape[1]
+    if ti.static(stage == SEARCH):
+        for env, c in ti.ndrange(n_env, d.cells.shape[1]):
+            d.cells[env, c, L.COUNT] = 0
+        for env in range(n_env):
+            d.stats[env, L.N_ACTIVE] = 0.0
+        for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
+            S.bin_particle(d, env, p)
+        for env in range(n_env):
+            S.prefix_sum(d, env)
+        for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
+            S.scatter(d, env, p)
+        for env, i in ti.ndrange(n_env, n):
+            S.gather_neighbours_and_density(d, env, i)
+            if d.active[env, i] != 0:
+                d.stats[env, L.N_ACTIVE] += 1.0
+    if ti.static(stage == WARM_DIVERGENCE or stage == WARM_DENSITY):
+        # Start from the last substep's total stiffness (rescaled to this substep's length).
+        slot = L.DIVERGENCE_KAPPA if ti.static(stage == WARM_DIVERGENCE) else L.DENSITY_KAPPA
+        for env, i in ti.ndrange(n_env, n):
+            warm = warm_scale * d.p_work[env, i, slot]
+            d.p_work[env, i, slot] = warm
+            d.p_work[env, i, L.STIFFNESS] = warm
+        for env, i in ti.ndrange(n_env, n):
+            S.apply_stiffness(d, env, i, dt)
+    if ti.static(stage == DIVERGENCE or stage == DENSITY):
+        for env in range(n_env):
+            d.stats[env, L.ERROR_SUM] = 0.0
+        for env, i in ti.ndrange(n_env, n):
+            d.stats[env, L.ERROR_SUM] += S.solve_stiffness(d, env, i, dt, ti.static(stage == DIVERGENCE))
+        for env, i in ti.ndrange(n_env, n):
+            S.apply_stiffness(d, env, i, dt)
+        result = _mean_error_over_envs(d)
+    if ti.static(stage == FORCES):
+        for env, i in ti.ndrange(n_env, n):
+            S.non_pressure_velocity_change(d, env, i, dt)
+        for env, i in ti.ndrange(n_env, n):
+            if d.active[env, i] != 0:
+                d.v[env, i] += d.p_vec3[env, i, L.DV]
+    if ti.static(stage == ADVECT):
+        for env, i in ti.ndrange(n_env, n):
+            S.advect(d, env, i, dt)
+    if ti.static(stage == HEALTH):
+        # The first (env * n + particle) gone non-finite, in d.flag[0].
+        d.flag[0] = L.NO_PARTICLE
+        for env, i in ti.ndrange(n_env, n):
+            if d.active[env, i] != 0 and not S.healthy(d, env, i):
+                ti.atomic_min(d.flag[0], env * n + i)
+    if ti.static(stage == MAX_SPEED):
+        for env in range(n_env):
+            d.stats[env, L.MAX_SPEED] = 0.0
+        for env, i in ti.ndrange(n_env, n):
+            if d.active[env, i] != 0:
+                ti.atomic_max(d.stats[env, L.MAX_SPEED], d.v[env, i].norm())
+        ti.loop_config(serialize=True)
+        for env in range(n_env):
+            result = ti.max(result, d.stats[env, L.MAX_SPEED])
+    return result
+
+
+@ti.kernel
+def place_boundary_kernel(b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_vec3: nd(vec3, 3),
+                          body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_model_vec3: nd(vec3, 2)):
+    """World position, velocity and arm (from the body's centre of mass) of every boundary particle."""
+    for env, b in ti.ndrange(b_vec3.shape[0], b_vec3.shape[1]):
+        body = b_body[b]
+        rotation = quat_to_matrix(body_quat[env, body])
+        arm = rotation @ (b_local[b] - body_model_vec3[body, RL.COM_LOCAL])
+        com = body_vec3[env, body, RL.POS] + rotation @ body_model_vec3[body, RL.COM_LOCAL]
+        b_vec3[env, b, L.B_POS] = com + arm
+        b_vec3[env, b, L.B_VEL] = body_vec3[env, body, RL.LIN_VEL] + body_vec3[env, body, RL.ANG_VEL].cross(arm)
+        b_vec3[env, b, L.B_ARM] = arm
+
+
+@ti.kernel
+def apply_impulses_kernel(body_impulse: nd(vec3, 3), body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2),
+                          body_inv_mass: nd(None, 1), body_model_mat3: nd(mat3, 2)):
+    """Give each rigid body the impulse the liquid's pressure put on it, then clear the tally."""
+    for env, body in ti.ndrange(body_impulse.shape[0], body_impulse.shape[1]):
+        inv_mass = body_inv_mass[body]
+        if inv_mass > 0.0:
+            rotation = quat_to_matrix(body_quat[env, body])
+            inv_inertia = rotation @ body_model_mat3[body, RL.INV_INERTIA] @ rotation.transpose()
+            body_vec3[env, body, RL.LIN_VEL] += inv_mass * body_impulse[env, body, L.LINEAR]
+            body_vec3[env, body, RL.ANG_VEL] += inv_inertia @ body_impulse[env, body, L.ANGULAR]
+        body_impulse[env, body, L.LINEAR] = vec3(0.0)
+        body_impulse[env, body, L.ANGULAR] = vec3(0.0)

@@ -1,0 +1,99 @@
+"""Slot names of the SPH solver's arrays (Taichi ndarrays, so one compiled kernel serves every scene).
+
+Shapes: B envs (outermost axis), n liquid particles, nb boundary particles (sampled on rigid bodies),
+nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particle.
+
+    particle model   p_param (n, N_P_PARAMS): mass kg, rest density kg/m^3, kinematic viscosity m^2/s,
+                     cohesion coefficient
+    boundary model   b_local (nb,) vec3: position in its body's frame, m; b_body (nb,) i32; b_volume (nb,) m^3
+    particle state   x, v (B, n) vec3: position m, velocity m/s; active (B, n) i32: 1 when the particle takes
+                     part (an emitter's reserved particles wait inactive)
+    particle work    p_work (B, n, N_P_WORK): density, DFSPH factor, stiffnesses; p_vec3 (B, n, N_P_VEC3):
+                     velocity change of the non-pressure forces, gradient of the walls' boundary volume fraction
+    boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
+    search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count;
+                     cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
+                     vec3: particles in cell order; neighbours (B, n, K) i32: liquid indices < n, boundary
+                     ones n + b; neighbour_grad (B, n, K) vec3: the kernel gradient of each pair, 1/m^4, kept
+                     for the solves' iterations (positions do not change within a substep)
+    coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
+                     gave each rigid body this substep
+    reductions       stats (B, N_STATS)
+"""
+
+import taichi as ti
+
+# p_param (n, ...)
+MASS, REST_DENSITY, KIN_VISCOSITY, COHESION = range(4)
+N_P_PARAMS = 4
+# p_work (B, n, ...): the stiffness (kappa / rho, 1/s or 1/s^2) of this iteration, and the sums over the
+# substep of each solve's stiffness, kept to warm-start the next substep (Bender & Koschier 2017, sec. 4)
+DENSITY, FACTOR, STIFFNESS, DENSITY_KAPPA, DIVERGENCE_KAPPA = range(5)
+N_P_WORK = 5
+# p_vec3 (B, n, ...)
+DV, WALL_GRAD = range(2)
+N_P_VEC3 = 2
+# b_vec3 (B, nb, ...)
+B_POS, B_VEL, B_ARM = range(3)
+N_B_VEC3 = 3
+# p_int (B, n + nb, ...)
+CELL, RANK, N_NEIGHBOURS = range(3)
+N_P_INT = 3
+OUTSIDE = -1  # the cell of a boundary particle too far from the domain to touch any liquid
+# cells (B, C, ...)
+COUNT, START = range(2)
+# body_impulse (B, nr, ...)
+LINEAR, ANGULAR = range(2)
+# stats (B, ...)
+ERROR_SUM, N_ACTIVE, MAX_SPEED = range(3)
+N_STATS = 3
+# params (float)
+LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z = range(6)
+ORIGIN_X, ORIGIN_Y, ORIGIN_Z, CELL_SIZE, SUPPORT, KERNEL_SCALE = range(6, 12)
+GRAVITY_X, GRAVITY_Y, GRAVITY_Z, PARTICLE_SIZE = range(12, 16)
+N_PARAMS = 16
+# int_params
+GRID_X, GRID_Y, GRID_Z, N_LIQUID, N_BOUNDARY, MAX_NEIGHBOURS = range(6)
+N_INT_PARAMS = 6
+# The divergence solve leaves particles with fewer neighbours than this alone: near a free surface the
+# compression rate is not meaningful (Bender & Koschier 2017, as SPlisHSPlasH does).
+MIN_DIVERGENCE_NEIGHBOURS = 20
+# Weight of a Jacobi iteration of the pressure solves (IISPH's omega).
+RELAXATION = 0.5
+NO_PARTICLE = 2**30
+
+
+def nd(dtype, ndim: int):
+    return ti.types.ndarray(dtype=dtype, ndim=ndim)
+
+
+class SPHArrays:
+    """All arrays of one SPH scene, bundled so Taichi functions take them as one template argument.
+
+    Built inside a kernel from its arguments (at compile time this is a plain Python object).
+    """
+
+    def __init__(self, p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int,
+                 cells, sorted_ids, sorted_x, neighbours, neighbour_grad, body_impulse, stats, flag, params,
+                 int_params):
+        self.p_param = p_param
+        self.b_local = b_local
+        self.b_body = b_body
+        self.b_volume = b_volume
+        self.x = x
+        self.v = v
+        self.active = active
+        self.p_work = p_work
+        self.p_vec3 = p_vec3
+        self.b_vec3 = b_vec3
+        self.p_int = p_int
+        self.cells = cells
+        self.sorted_ids = sorted_ids
+        self.sorted_x = sorted_x
+        self.neighbours = neighbours
+        self.neighbour_grad = neighbour_grad
+        self.body_impulse = body_impulse
+        self.stats = stats
+        self.flag = flag
+        self.params = params
+        self.int_params = int_params

@@ -1,0 +1,368 @@
+"""The stages of a DFSPH substep (Bender & Koschier 2017), per particle, batched over envs.
+
+    search       counting sort of liquid and boundary particles into cells of the support radius (cell
+                 counts, a prefix sum per env, a scatter), then each liquid particle's neighbour list, its
+                 density and its DFSPH factor
+    divergence   Jacobi iterations making the velocity field divergence-free (no compression rate)
+    forces       gravity, viscosity and cohesion
+    density      Jacobi iterations removing the compression the velocities would cause (constant density)
+    advect       positions move; the domain walls stop what reaches them
+
+Boundaries are Akinci et al. 2012's: boundary particles on rigid surfaces, each standing for a volume
+``b_volume``, act as liquid at the liquid's own rest density; the domain walls act alike through a tabulated
+half-space of them. A boundary term pushes the liquid and, through ``body_impulse``, its rigid body back.
+
+The stiffness of a particle is ``kappa_i / rho_i`` of the paper; both solves change velocities by
+``dv_i = -dt (sum_j m_j (k_i + k_j) gradW_ij + k_i rho0_i grad beta_i)``, beta_i the boundary volume fraction.
+"""
+
+import taichi as ti
+
+from physim.solvers.sph import layout as L  # noqa: N812
+from physim.utils.tmath import is_finite
+
+vec3 = ti.math.vec3
+PI = 3.141592653589793
+
+
+# ---------------------------------------------------------------------- kernels
+@ti.func
+def kernel_w(d: ti.template(), r):
+    """Cubic spline (Monaghan 1992) of support radius h, scaled so the rest lattice sums to 1 / particle_size^3."""
+    h = d.params[L.SUPPORT]
+    q = r / h
+    k = d.params[L.KERNEL_SCALE] * 8.0 / (PI * h * h * h)
+    w = 0.0
+    if q <= 0.5:
+        w = k * (6.0 * q * q * q - 6.0 * q * q + 1.0)
+    elif q <= 1.0:
+        w = k * 2.0 * (1.0 - q) ** 3
+    return w
+
+
+@ti.func
+def kernel_grad(d: ti.template(), rv):
+    """Gradient of kernel_w at offset rv (with respect to the first particle's position)."""
+    h = d.params[L.SUPPORT]
+    r = rv.norm()
+    q = r / h
+    grad = vec3(0.0)
+    if r > 1e-9 * h and q <= 1.0:
+        l = d.params[L.KERNEL_SCALE] * 48.0 / (PI * h * h * h)
+        dwdq = 0.0
+        if q <= 0.5:
+            dwdq = l * q * (3.0 * q - 2.0)
+        else:
+            dwdq = -l * (1.0 - q) * (1.0 - q)
+        grad = dwdq / (h * r) * rv
+    return grad
+
+
+@ti.func
+def _ghost_coordinate(d: ti.template(), a, i):
+    """Coordinate on axis a of ghost lattice index i: the liquid's lattice (spacing particle_size, first
+    point half a spacing inside the lower wall) up to the upper wall, then one aligned with the upper wall,
+    so both walls see liquid sampled against them at exactly the rest spacing."""
+    size = d.params[L.PARTICLE_SIZE]
+    lower, upper = d.params[L.LOWER_X + a], d.params[L.UPPER_X + a]
+    first_above = ti.ceil((upper - lower) / size - 0.5 - 1e-4)  # first index past the upper wall
+    c = lower + (i + 0.5) * size
+    if i >= first_above:
+        c = upper + (i - first_above + 0.5) * size
+    return c
+
+
+@ti.func
+def wall_fraction(d: ti.template(), xp):
+    """The domain walls' boundary volume fraction at xp, and its gradient: the kernel sum over the points
+    of a ghost lattice filling everything outside the domain (the union of the walls' half-spaces, so edges
+    and corners count once)."""
+    h = d.params[L.SUPPORT]
+    size = d.params[L.PARTICLE_SIZE]
+    beta = 0.0
+    grad = vec3(0.0)
+    near = False
+    for a in ti.static(range(3)):
+        near = near or xp[a] - d.params[L.LOWER_X + a] < h or d.params[L.UPPER_X + a] - xp[a] < h
+    if near:
+        volume = size * size * size
+        base = ti.Vector([0, 0, 0])
+        for a in ti.static(range(3)):
+            base[a] = ti.cast(ti.floor((xp[a] - d.params[L.LOWER_X + a]) / size - 0.5), ti.i32)
+        reach = ti.cast(ti.ceil(h / size), ti.i32) + 1
+        for i in range(base[0] - reach, base[0] + reach + 1):
+            cx = _ghost_coordinate(d, 0, i)
+            out_x = cx < d.params[L.LOWER_X] or cx > d.params[L.UPPER_X]
+            if ti.abs(cx - xp[0]) < h:
+                for j in range(base[1] - reach, base[1] + reach + 1):
+                    cy = _ghost_coordinate(d, 1, j)
+                    out_y = cy < d.params[L.LOWER_Y] or cy > d.params[L.UPPER_Y]
+                    if ti.abs(cy - xp[1]) < h:
+                        for k in range(base[2] - reach, base[2] + reach + 1):
+                            cz = _ghost_coordinate(d, 2, k)
+                            out_z = cz < d.params[L.LOWER_Z] or cz > d.params[L.UPPER_Z]
+                            if out_x or out_y or out_z:
+                                rv = xp - vec3(cx, cy, cz)
+                                if rv.norm_sqr() < h * h:
+                                    beta += volume * kernel_w(d, rv.norm())
+                                    grad += volume * kernel_grad(d, rv)
+    return beta, grad
+
+
+# ---------------------------------------------------------------------- neighbour search
+@ti.func
+def cell_coords(d: ti.template(), xp):
+    origin = vec3(d.params[L.ORIGIN_X], d.params[L.ORIGIN_Y], d.params[L.ORIGIN_Z])
+    c = ti.cast(ti.floor((xp - origin) / d.params[L.CELL_SIZE]), ti.i32)
+    return c
+
+
+@ti.func
+def cell_index(d: ti.template(), c):
+    return (c[0] * d.int_params[L.GRID_Y] + c[1]) * d.int_params[L.GRID_Z] + c[2]
+
+
+@ti.func
+def in_grid(d: ti.template(), c):
+    return (0 <= c[0] < d.int_params[L.GRID_X] and 0 <= c[1] < d.int_params[L.GRID_Y]
+            and 0 <= c[2] < d.int_params[L.GRID_Z])
+
+
+@ti.func
+def bin_particle(d: ti.template(), env, p):
+    """Count particle p (liquid when p < n, else boundary p - n) into its cell and remember its rank there."""
+    n = d.int_params[L.N_LIQUID]
+    cell = L.OUTSIDE
+    xp = vec3(0.0)
+    counted = False
+    if p < n:
+        counted = d.active[env, p] != 0
+        xp = d.x[env, p]
+    else:
+        counted = True
+        xp = d.b_vec3[env, p - n, L.B_POS]
+    if counted:
+        c = cell_coords(d, xp)
+        if p < n:  # liquid stays inside the walls: a guard against a NaN position only
+            c = ti.max(ti.min(c, ti.Vector([d.int_params[L.GRID_X] - 2, d.int_params[L.GRID_Y] - 2,
+                                            d.int_params[L.GRID_Z] - 2])), 1)
+        if in_grid(d, c):
+            cell = cell_index(d, c)
+            d.p_int[env, p, L.RANK] = ti.atomic_add(d.cells[env, cell, L.COUNT], 1)
+    d.p_int[env, p, L.CELL] = cell
+
+
+@ti.func
+def prefix_sum(d: ti.template(), env):
+    """Exclusive prefix sum of the cell counts of one env (serial: one env per thread)."""
+    total = 0
+    for c in range(d.cells.shape[1]):
+        d.cells[env, c, L.START] = total
+        total += d.cells[env, c, L.COUNT]
+
+
+@ti.func
+def scatter(d: ti.template(), env, p):
+    """Write particle p's index and position at its place in cell order, so the neighbour search reads
+    each cell's positions from one contiguous run of memory."""
+    cell = d.p_int[env, p, L.CELL]
+    if cell != L.OUTSIDE:
+        slot = d.cells[env, cell, L.START] + d.p_int[env, p, L.RANK]
+        d.sorted_ids[env, slot] = p
+        n = d.int_params[L.N_LIQUID]
+        d.sorted_x[env, slot] = d.x[env, p] if p < n else d.b_vec3[env, p - n, L.B_POS]
+
+
+@ti.func
+def gather_neighbours_and_density(d: ti.template(), env, i):
+    """Neighbour list, density and DFSPH factor of liquid particle i."""
+    n = d.int_params[L.N_LIQUID]
+    h = d.params[L.SUPPORT]
+    room = d.int_params[L.MAX_NEIGHBOURS]
+    count = 0
+    if d.active[env, i] != 0:
+        xi = d.x[env, i]
+        mi = d.p_param[i, L.MASS]
+        rest = d.p_param[i, L.REST_DENSITY]
+        beta, grad_beta = wall_fraction(d, xi)
+        density = mi * kernel_w(d, 0.0)
+        grad_sum = rest * grad_beta
+        grad_sq = 0.0
+        centre = cell_coords(d, xi)
+        for offset in ti.static(ti.grouped(ti.ndrange((-1, 2), (-1, 2), (-1, 2)))):
+            c = centre + offset
+            if in_grid(d, c):
+                cell = cell_index(d, c)
+                start = d.cells[env, cell, L.START]
+                for k in range(start, start + d.cells[env, cell, L.COUNT]):
+                    j = d.sorted_ids[env, k]
+                    if j != i:
+                        rv = xi - d.sorted_x[env, k]
+                        if rv.norm_sqr() < h * h and count < room:
+                            grad = kernel_grad(d, rv)
+                            d.neighbours[env, i, count] = j
+                            d.neighbour_grad[env, i, count] = grad
+                            count += 1
+                            if j < n:
+                                mj = d.p_param[j, L.MASS]
+                                density += mj * kernel_w(d, rv.norm())
+                                grad_sum += mj * grad
+                                grad_sq += mi * mj * grad.norm_sqr()
+                            else:
+                                volume = d.b_volume[j - n]
+                                beta += volume * kernel_w(d, rv.norm())
+                                grad_sum += rest * volume * grad
+        density += rest * beta
+        d.p_work[env, i, L.DENSITY] = density
+        d.p_vec3[env, i, L.WALL_GRAD] = grad_beta
+        denominator = grad_sum.norm_sqr() + grad_sq
+        d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
+    d.p_int[env, i, L.N_NEIGHBOURS] = count
+
+
+# ---------------------------------------------------------------------- pressure solves
+@ti.func
+def compression_rate(d: ti.template(), env, i):
+    """D rho_i / Dt from the current velocities, kg/m^3/s (boundaries move with their bodies)."""
+    n = d.int_params[L.N_LIQUID]
+    vi = d.v[env, i]
+    rest = d.p_param[i, L.REST_DENSITY]
+    rate = rest * vi.dot(d.p_vec3[env, i, L.WALL_GRAD])
+    for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
+        j = d.neighbours[env, i, k]
+        grad = d.neighbour_grad[env, i, k]
+        if j < n:
+            rate += d.p_param[j, L.MASS] * (vi - d.v[env, j]).dot(grad)
+        else:
+            b = j - n
+            rate += rest * d.b_volume[b] * (vi - d.b_vec3[env, b, L.B_VEL]).dot(grad)
+    return rate
+
+
+@ti.func
+def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
+    """This iteration's stiffness of particle i, added to the substep's total; returns its relative error.
+
+    The total carries over to warm-start the next substep, so a liquid at rest holds its hydrostatic pressure
+    from substep to substep instead of rebuilding it. An iteration may lower the total where the warm start
+    overshot, but never below zero: the liquid is pushed apart, never pulled together (no tension at a free
+    surface). Iterations are under-relaxed (Jacobi with weight RELAXATION, as IISPH's) so that lowering
+    and raising do not feed an oscillation."""
+    error = 0.0
+    stiffness = 0.0
+    slot = L.DIVERGENCE_KAPPA if ti.static(divergence) else L.DENSITY_KAPPA
+    total = d.p_work[env, i, slot]
+    if d.active[env, i] != 0:
+        rest = d.p_param[i, L.REST_DENSITY]
+        rate = compression_rate(d, env, i)
+        if ti.static(divergence):
+            if d.p_int[env, i, L.N_NEIGHBOURS] < L.MIN_DIVERGENCE_NEIGHBOURS:
+                rate = 0.0
+            stiffness = rate / dt * d.p_work[env, i, L.FACTOR]
+            error = rate * dt / rest
+        else:
+            excess = d.p_work[env, i, L.DENSITY] + dt * rate - rest
+            stiffness = excess / (dt * dt) * d.p_work[env, i, L.FACTOR]
+            error = excess / rest
+        # Expansion counts as error only where this particle pushes (its total stiffness is positive): there
+        # the push overshot and must ease off; elsewhere (a free surface) expansion is what liquid does.
+        error = ti.abs(error) if total > 0.0 else ti.max(error, 0.0)
+        stiffness = ti.max(L.RELAXATION * stiffness, -total)
+    d.p_work[env, i, L.STIFFNESS] = stiffness
+    d.p_work[env, i, slot] = total + stiffness
+    return error
+
+
+@ti.func
+def apply_stiffness(d: ti.template(), env, i, dt):
+    """Change particle i's velocity by the pressure of this iteration's stiffnesses; the boundary's share
+    of the momentum goes to its rigid body."""
+    n = d.int_params[L.N_LIQUID]
+    ki = d.p_work[env, i, L.STIFFNESS]
+    if d.active[env, i] != 0:
+        mi = d.p_param[i, L.MASS]
+        rest = d.p_param[i, L.REST_DENSITY]
+        # A boundary pushes with the particle's own stiffness only (k_b = 0, as SPlisHSPlasH's DFSPH): mirroring
+        # it (k_b = k_i, Akinci et al. 2012's pressure) made a resting liquid gain energy under these Jacobi
+        # iterations (tried). The price: the layer touching a wall settles up to half a particle into it.
+        dv = -dt * ki * rest * d.p_vec3[env, i, L.WALL_GRAD]
+        for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
+            j = d.neighbours[env, i, k]
+            if j < n:
+                kj = d.p_work[env, j, L.STIFFNESS]
+                dv -= dt * d.p_param[j, L.MASS] * (ki + kj) * d.neighbour_grad[env, i, k]
+            elif ki != 0.0:
+                b = j - n
+                push = -dt * ki * rest * d.b_volume[b] * d.neighbour_grad[env, i, k]
+                dv += push
+                body = d.b_body[b]
+                impulse = -mi * push
+                d.body_impulse[env, body, L.LINEAR] += impulse
+                d.body_impulse[env, body, L.ANGULAR] += d.b_vec3[env, b, L.B_ARM].cross(impulse)
+        d.v[env, i] += dv
+
+
+# ---------------------------------------------------------------------- forces and motion
+@ti.func
+def non_pressure_velocity_change(d: ti.template(), env, i, dt):
+    """dt times gravity, viscosity (Monaghan 2005's SPH Laplacian, 2 (dim + 2) nu) and cohesion (Akinci
+    et al. 2013)."""
+    n = d.int_params[L.N_LIQUID]
+    h = d.params[L.SUPPORT]
+    acc = vec3(d.params[L.GRAVITY_X], d.params[L.GRAVITY_Y], d.params[L.GRAVITY_Z])
+    if d.active[env, i] != 0:
+        xi, vi = d.x[env, i], d.v[env, i]
+        nu = d.p_param[i, L.KIN_VISCOSITY]
+        cohesion = d.p_param[i, L.COHESION]
+        rest = d.p_param[i, L.REST_DENSITY]
+        rho_i = d.p_work[env, i, L.DENSITY]
+        for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
+            j = d.neighbours[env, i, k]
+            if j < n:
+                rv = xi - d.x[env, j]
+                rho_j = d.p_work[env, j, L.DENSITY]
+                mj = d.p_param[j, L.MASS]
+                r2 = rv.norm_sqr()
+                acc += (10.0 * nu * mj / rho_j * (vi - d.v[env, j]).dot(rv) / (r2 + 0.01 * h * h)
+                        * d.neighbour_grad[env, i, k])
+                if cohesion > 0.0:
+                    r = ti.sqrt(r2)
+                    if r > 1e-9 * h:
+                        acc -= (cohesion * mj * 2.0 * rest / (rho_i + rho_j) * akinci_cohesion(h, r) / r) * rv
+    d.p_vec3[env, i, L.DV] = dt * acc
+
+
+@ti.func
+def akinci_cohesion(h, r):
+    """The cohesion spline C(r) of Akinci et al. 2013, 1/m^3."""
+    c = 32.0 / (PI * h**9)
+    value = 0.0
+    if 2.0 * r > h and r <= h:
+        value = c * (h - r) ** 3 * r**3
+    elif r <= 0.5 * h:
+        value = c * (2.0 * (h - r) ** 3 * r**3 - h**6 / 64.0)
+    return value
+
+
+@ti.func
+def advect(d: ti.template(), env, i, dt):
+    """Move particle i; a wall it reaches stops its motion into the wall."""
+    if d.active[env, i] != 0:
+        vi = d.v[env, i]
+        xi = d.x[env, i] + dt * vi
+        for a in ti.static(range(3)):
+            lo, hi = d.params[L.LOWER_X + a], d.params[L.UPPER_X + a]
+            if xi[a] < lo:
+                xi[a] = lo
+                vi[a] = ti.max(vi[a], 0.0)
+            elif xi[a] > hi:
+                xi[a] = hi
+                vi[a] = ti.min(vi[a], 0.0)
+        d.x[env, i] = xi
+        d.v[env, i] = vi
+
+
+@ti.func
+def healthy(d: ti.template(), env, i):
+    size = d.x[env, i].norm_sqr() + d.v[env, i].norm_sqr()
+    return is_finite(size) and size < 1e30
