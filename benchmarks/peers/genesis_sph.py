@@ -34,7 +34,7 @@ def main() -> None:
     scene.step()
     water.get_particles_pos()
     first_step_s = time.perf_counter() - start
-    while scene.t < 0.1:
+    for _ in range(round(0.1 / dt) - 1):  # to t = 0.1 s, as physim's row
         scene.step()
     start = time.perf_counter()
     for _ in range(steps):
