@@ -82,3 +82,24 @@ def test_a_surface_over_particles_deforms_with_them():
     positions[0] = square * np.array([0.5, 1.0, 1.0])  # squeeze it to half its width
     _, _, seg, _ = camera.render(rgb=False, segmentation=True)
     assert (seg == 3).sum() == pytest.approx(side**2 / 2, rel=0.1)
+
+
+def test_only_the_positions_given_are_drawn_as_spheres():
+    # Four spheres of 5 cm radius in a row, seen from above; an emitter-like view hands out the first k.
+    row = np.array([[-0.3, 0.0, 0.0], [-0.1, 0.0, 0.0], [0.1, 0.0, 0.0], [0.3, 0.0, 0.0]])
+    shown = [4]
+    item = ParticleItem(entity_index=1, name="drops", surface=Surface(), n_particles=4, radius=0.05)
+    view = RenderView([], lambda env: np.zeros((0, 4, 4)), 2, [item], lambda env: [row[: shown[0]]])
+    camera = Camera(**TOP_DOWN)
+    camera._attach(view, Rasterizer(view, VisOptions(shadow=False)))
+
+    def blobs() -> int:
+        _, _, seg, _ = camera.render(rgb=False, segmentation=True)
+        columns = (seg == 1).any(axis=0)
+        return int(np.sum(columns[1:] & ~columns[:-1]) + columns[0])  # runs of covered columns
+
+    assert blobs() == 4
+    shown[0] = 2
+    assert blobs() == 2
+    shown[0] = 3
+    assert blobs() == 3

@@ -39,6 +39,7 @@ class ParticleDrawable:
             sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=item.radius)
             # Instance matrices as OpenGL reads them (column-major): the translation is the fourth row.
             self._instances = np.tile(np.eye(4, dtype=np.float32), (self.n, 1, 1))
+            self._drawn = self.n
             primitive = pyrender.Primitive(positions=sphere.vertices, normals=sphere.vertex_normals,
                                            indices=sphere.faces, material=_material(pyrender, item),
                                            poses=self._instances.transpose(0, 2, 1))
@@ -54,12 +55,20 @@ class ParticleDrawable:
         self.mesh = pyrender.Mesh(primitives=[primitive], name=item.name)
 
     def update(self, positions: np.ndarray) -> None:
-        """Move to ``positions`` (n, 3), m."""
+        """Move to ``positions``, m: (n, 3) for a surface; up to (n, 3) for spheres (the first rows drawn)."""
         from OpenGL import GL
 
         primitive = self.primitive
         if self.item.faces is None:
-            self._instances[:, 3, :3] = positions
+            count = len(positions)
+            if count != self._drawn:  # spheres past the last position shrink to nothing (scale 0)
+                scale = (np.arange(self.n) < count).astype(np.float32)
+                for axis in range(3):
+                    self._instances[:, axis, axis] = scale
+                self._drawn = count
+            self._instances[:count, 3, :3] = positions
+            if 0 < count < self.n:
+                self._instances[count:, 3, :3] = positions[0]  # keeps the bounds (for shadows) tight
             data = self._instances
             buffer_index = 1  # pyrender's buffers: vertices, instance matrices, indices
             primitive._poses = self._instances.transpose(0, 2, 1)  # for bounds (shadow fitting)

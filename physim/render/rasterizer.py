@@ -175,9 +175,12 @@ class Rasterizer:
             poses = np.asarray(self.view.poses(env_idx), dtype=np.float64)
             for item, positions in zip(self.view.particle_items, self.view.particles(env_idx), strict=True):
                 positions = np.asarray(positions, dtype=np.float64)
-                if positions.shape != (item.n_particles, 3):
+                fits = positions.shape == (item.n_particles, 3) if item.faces is not None else \
+                    positions.ndim == 2 and positions.shape[1] == 3 and len(positions) <= item.n_particles
+                if not fits:
                     raise RenderError(f"RenderView.particles(env_idx={env_idx}): item {item.name!r} has positions "
-                                      f"of shape {positions.shape}, expected ({item.n_particles}, 3)")
+                                      f"of shape {positions.shape}, expected ({item.n_particles}, 3)"
+                                      + ("" if item.faces is not None else " or fewer rows"))
                 if not np.isfinite(positions).all():
                     raise RenderError(f"RenderView.particles(env_idx={env_idx}): a particle of {item.name!r} is "
                                       "not finite (NaN or inf)")

@@ -163,6 +163,10 @@ class ParticleEntity(Entity):
     def _solver(self):
         return self.scene._particle_solvers[self.kind.label]
 
+    def _drawn_positions(self, env_idx: int) -> np.ndarray:
+        """The positions a camera draws for one env, (m, 3), m: every particle (subclasses may draw fewer)."""
+        return self._solver.get_particles(self.body_index, "x", np.array([env_idx]))[0]
+
     def _get(self, quantity: str, where: str, envs_idx) -> np.ndarray:
         envs = self.scene._envs_index(envs_idx, f"{self.name}.{where}")
         values = self._solver.get_particles(self.body_index, quantity, envs)

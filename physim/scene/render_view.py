@@ -55,8 +55,9 @@ class RenderView:
     """The scene as cameras see it: fixed lists of items, and functions giving their current placement.
 
     ``poses(env_idx)`` returns float64 ``(len(items), 4, 4)`` world transforms of each item's frame;
-    ``particles(env_idx)`` a list with one ``(n_particles, 3)`` array of world positions, m, per particle
-    item. Both read the solvers' state when called (one host copy per call).
+    ``particles(env_idx)`` a list with one ``(m, 3)`` array of world positions, m, per particle item: all
+    ``n_particles`` of a surface, up to ``n_particles`` spheres (an emitter draws only what it has poured).
+    Both read the solvers' state when called (one host copy per call).
     """
 
     def __init__(self, items: list[RenderItem], poses: Callable[[int], np.ndarray], n_entities: int,

@@ -219,8 +219,7 @@ class Scene:
         drawn_particles = [e for e in particle_entities if e.morph.visualization]
 
         def particles(env_idx: int) -> list[np.ndarray]:
-            envs = np.array([env_idx])
-            return [e._solver.get_particles(e.body_index, "x", envs)[0] for e in drawn_particles]
+            return [e._drawn_positions(env_idx) for e in drawn_particles]
 
         return RenderView(items, poses, len(self.entities), particle_items, particles)
 

@@ -81,6 +81,12 @@ class SPHEntity(ParticleEntity):
         counts = self._solver.active_counts(self.body_index, envs)
         return int(counts[0]) if self.scene.n_envs == 0 else counts
 
+    def _drawn_positions(self, env_idx: int) -> np.ndarray:
+        """Only the particles that take part: an emitter's reserve waits unseen at the nozzle."""
+        envs = np.array([env_idx])
+        count = int(self._solver.active_counts(self.body_index, envs)[0])
+        return self._solver.get_particles(self.body_index, "x", envs)[0, :count]
+
     def emit(self, speed: float | None = None, direction=None, envs_idx=None) -> int:
         """Pour: release the layers of liquid the nozzle has let out since the last call (one layer on the
         first call), each a disc of the nozzle's radius, one particle_size thick, moving at ``speed`` (m/s,
