@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from physim.utils.arrays import read, write
+
 
 @dataclass
 class ParticleBodySpec:
@@ -51,3 +53,30 @@ class ParticleSolver(Protocol):
     def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray: ...
 
     def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None: ...
+
+
+class ParticleStore:
+    """State access shared by the particle solvers: their state is a dict ``_state`` of Taichi ndarrays with
+    a leading env axis, bodies stored one after another along the particle axis (``starts[b]`` to
+    ``starts[b + 1]``). Subclasses set both in ``build``."""
+
+    _state: dict[str, Any]
+    starts: np.ndarray
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {key: read(array) for key, array in self._state.items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        for key, array in self._state.items():
+            write(array, state[key])
+
+    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
+        """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
+        start, stop = self.starts[body], self.starts[body + 1]
+        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
+
+    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
+        start, stop = self.starts[body], self.starts[body + 1]
+        array = read(self._state[quantity])
+        array[np.ix_(envs, np.arange(start, stop))] = values
+        write(self._state[quantity], array)

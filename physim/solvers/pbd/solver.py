@@ -13,11 +13,11 @@ import taichi as ti
 from physim.errors import InvalidValueError
 from physim.options import PBDOptions, SimOptions
 from physim.scene import pbd_materials as pm
-from physim.solvers.particles import ParticleBodySpec
+from physim.solvers.particles import ParticleBodySpec, ParticleStore
 from physim.solvers.pbd import constraints as cons
 from physim.solvers.pbd import kernels as K  # noqa: N812
 from physim.solvers.pbd import layout as L  # noqa: N812
-from physim.solvers.rigid_colliders import RigidColliders, placeholder_rigid_arrays
+from physim.solvers.rigid_colliders import RigidColliders, placeholder_body_moves, placeholder_rigid_arrays
 from physim.utils.arrays import read, scalar_type, upload, write
 from physim.utils.launch import PreparedKernel
 
@@ -35,7 +35,7 @@ def vertex_masses(positions: np.ndarray, faces: np.ndarray, rho: float) -> np.nd
     return masses
 
 
-class PBDSolver:
+class PBDSolver(ParticleStore):
     """Owns every PBD particle of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
 
     def __init__(self, sim_options: SimOptions, options: PBDOptions) -> None:
@@ -147,9 +147,10 @@ class PBDSolver:
         f = self.float_type
         if self.rigid is not None and len(self.rigid.colliders):
             rigid_arrays, colliders = self.rigid.arrays, self.rigid.colliders
-            n_rigid_bodies = self.rigid.n_bodies
+            n_rigid_bodies, body_moves = self.rigid.n_bodies, self.rigid.body_moves
         else:
             rigid_arrays, colliders, n_rigid_bodies = placeholder_rigid_arrays(self.n_batch, f), np.zeros(0), 0
+            body_moves = placeholder_body_moves()
         int_params = np.zeros(L.N_INT_PARAMS, np.int32)
         int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES]] = len(colliders), n_rigid_bodies
         self._params = upload(self._params_host, scalar_type(f))
@@ -174,12 +175,10 @@ class PBDSolver:
             K.finish_substep, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
             x_prev=work["x_prev"], colliders=self._colliders, impulse=self._impulse,
             **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar", "geom_model_vec3", "planes",
-                                              "geom_vec3", "geom_rot", "body_vec3", "body_inv_mass")},
-            int_params=self._int_params, serial=self.options.deterministic)
+                                              "geom_vec3", "geom_rot", "body_vec3")},
+            body_moves=body_moves, int_params=self._int_params, serial=self.options.deterministic)
         self._end = PreparedKernel(K.end_step, x=state["x"], v=state["v"], impulse=self._impulse,
-                                   body_vec3=rigid["body_vec3"], body_inv_mass=rigid["body_inv_mass"],
-                                   body_inv_inertia_world=rigid["body_inv_inertia_world"],
-                                   int_params=self._int_params, flag=self._flag)
+                                   body_vec3=rigid["body_vec3"], int_params=self._int_params, flag=self._flag)
         self._refresh = self.rigid.refresh if self.rigid is not None and n_rigid_bodies else None
         self._launches = True
 
@@ -215,25 +214,6 @@ class PBDSolver:
             array[envs, : self.n_particles] = value
             write(self._state[key], array)
         self._restart_attached_pins(envs)
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {key: read(array) for key, array in self._state.items()}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        for key, array in self._state.items():
-            write(array, state[key])
-
-    # ------------------------------------------------------------------ per-body access
-    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
-        """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
-        start, stop = self.starts[body], self.starts[body + 1]
-        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
-
-    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
-        start, stop = self.starts[body], self.starts[body + 1]
-        array = read(self._state[quantity])
-        array[np.ix_(envs, np.arange(start, stop))] = values
-        write(self._state[quantity], array)
 
     # ------------------------------------------------------------------ pins
     def pin(self, body: int, particles: np.ndarray, envs: np.ndarray, rigid_body: int | None,
