@@ -106,11 +106,7 @@ class MPMOptions:
     deterministic: bool = False
 
     def __post_init__(self) -> None:
-        lower = v.finite_vector("MPMOptions", "lower_bound", self.lower_bound, 3)
-        upper = v.finite_vector("MPMOptions", "upper_bound", self.upper_bound, 3)
-        if any(hi <= lo for lo, hi in zip(lower, upper)):
-            raise v.InvalidValueError(f"MPMOptions.upper_bound: must exceed lower_bound on every axis, got "
-                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        lower, upper = v.domain_bounds("MPMOptions", self.lower_bound, self.upper_bound)
         object.__setattr__(self, "lower_bound", lower)
         object.__setattr__(self, "upper_bound", upper)
         object.__setattr__(self, "grid_density", v.positive("MPMOptions", "grid_density", self.grid_density))
@@ -245,11 +241,7 @@ class SPHOptions:
     max_neighbours: int = 64
 
     def __post_init__(self) -> None:
-        lower = v.finite_vector("SPHOptions", "lower_bound", self.lower_bound, 3)
-        upper = v.finite_vector("SPHOptions", "upper_bound", self.upper_bound, 3)
-        if any(hi <= lo for lo, hi in zip(lower, upper)):
-            raise v.InvalidValueError(f"SPHOptions.upper_bound: must exceed lower_bound on every axis, got "
-                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        lower, upper = v.domain_bounds("SPHOptions", self.lower_bound, self.upper_bound)
         object.__setattr__(self, "lower_bound", lower)
         object.__setattr__(self, "upper_bound", upper)
         object.__setattr__(self, "particle_size", v.positive("SPHOptions", "particle_size", self.particle_size))
@@ -306,11 +298,7 @@ class PBDOptions:
     deterministic: bool = False
 
     def __post_init__(self) -> None:
-        lower = v.finite_vector("PBDOptions", "lower_bound", self.lower_bound, 3)
-        upper = v.finite_vector("PBDOptions", "upper_bound", self.upper_bound, 3)
-        if any(hi <= lo for lo, hi in zip(lower, upper)):
-            raise v.InvalidValueError(f"PBDOptions.upper_bound: must exceed lower_bound on every axis, got "
-                                      f"lower_bound={self.lower_bound!r}, upper_bound={self.upper_bound!r}")
+        lower, upper = v.domain_bounds("PBDOptions", self.lower_bound, self.upper_bound)
         object.__setattr__(self, "lower_bound", lower)
         object.__setattr__(self, "upper_bound", upper)
         object.__setattr__(self, "particle_size", v.positive("PBDOptions", "particle_size", self.particle_size))

@@ -87,3 +87,13 @@ def one_of(owner: str, field: str, value: object, choices: Sequence[object]) -> 
     if value not in choices:
         raise _fail(owner, field, f"must be one of {list(choices)}", value)
     return value
+
+
+def domain_bounds(owner: str, lower_bound, upper_bound) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A solver domain's walls: two finite 3-vectors, the upper one above the lower on every axis, m."""
+    lower = finite_vector(owner, "lower_bound", lower_bound, 3)
+    upper = finite_vector(owner, "upper_bound", upper_bound, 3)
+    if any(hi <= lo for lo, hi in zip(lower, upper)):
+        raise InvalidValueError(f"{owner}.upper_bound: must exceed lower_bound on every axis, got "
+                                f"lower_bound={lower_bound!r}, upper_bound={upper_bound!r}")
+    return lower, upper
