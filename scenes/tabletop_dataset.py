@@ -4,12 +4,14 @@
     physim inspect data/tabletop
 
 Every episode builds a fresh scene from its own random stream: which objects, their poses (apart, above
-the table), colours, masses, friction and restitution, the lights, and the cameras (on a sphere around
-the table, aimed with some jitter). The objects fall, bounce and settle while each camera records
+the table), colours or procedural textures (each object, the table and the floor is textured with
+probability ``texture_probability``), masses, friction and restitution, the lights, and the cameras (on a
+sphere around the table, aimed with some jitter). The objects fall, bounce and settle while each camera records
 ``frames`` frames, ``steps_per_frame`` simulation steps apart. Parameters (``--param KEY=VALUE``) are
 in PARAMS; see docs/DATASET.md for what is written.
 """
 
+import dataclasses
 import math
 
 import physim as ps
@@ -27,26 +29,39 @@ PARAMS = {
     "min_objects": 3, "max_objects": 8,
     "normals": True,  # write world-normal images too
     "depth_float": False,  # also write float32 depth in metres (.npy) beside the 16-bit millimetre PNGs
+    "texture_probability": 0.5,  # chance that an object, the table or the floor gets a procedural texture
 }
 TABLE_TOP = 0.4  # m, height of the table's surface
 TABLE_SIZE = (1.0, 0.7, 0.04)  # m
+
+
+def look(rng, name, probability, surface=ps.surfaces.Default, **color_ranges):
+    """A surface with a procedural texture (with the given probability) or a plain random colour.
+
+    The log holds ``<name>.textured`` and then either ``<name>.texture`` (its parameters) or ``<name>.color``.
+    Primitives' and the tabletop meshes' UVs are in metres and in wraps around the object, so a texture's
+    periods are a few centimetres to tens of centimetres.
+    """
+    if rng.chance(f"{name}.textured", probability):
+        return surface(texture=rng.texture(f"{name}.texture"))
+    return surface(color=rng.color(f"{name}.color", **color_ranges))
 
 
 def episode(rng, writer):
     p = writer.params
     vis = rng.lights("lights")
     scene = ps.Scene(sim_options=ps.options.SimOptions(dt=0.01, substeps=2), vis_options=vis)
-    scene.add_entity(ps.morphs.Plane(plane_size=(6.0, 6.0)), surface=ps.surfaces.Rough(color=rng.color("floor_color")),
-                     name="floor")
-    table_color = rng.color("table_color", saturation=(0.1, 0.5), value=(0.3, 0.8))
+    floor_look = look(rng, "floor", p["texture_probability"], ps.surfaces.Rough)
+    scene.add_entity(ps.morphs.Plane(plane_size=(6.0, 6.0)), surface=floor_look, name="floor")
+    table_look = look(rng, "table", p["texture_probability"], saturation=(0.1, 0.5), value=(0.3, 0.8))
     scene.add_entity(ps.morphs.Box(size=TABLE_SIZE, pos=(0.0, 0.0, TABLE_TOP - TABLE_SIZE[2] / 2), fixed=True),
                      material=ps.materials.Rigid(friction=rng.uniform("table_friction", 0.4, 0.9)),
-                     surface=ps.surfaces.Default(color=table_color), name="table")
+                     surface=table_look, name="table")
     for i, (x, y) in enumerate([(1, 1), (1, -1), (-1, 1), (-1, -1)]):
         height = TABLE_TOP - TABLE_SIZE[2]
         scene.add_entity(ps.morphs.Box(size=(0.04, 0.04, height), pos=(x * 0.44, y * 0.29, height / 2), fixed=True,
                                        collision=False),
-                         surface=ps.surfaces.Default(color=table_color), name=f"table_leg{i}")
+                         surface=table_look, name=f"table_leg{i}")
 
     count = rng.integer("object_count", p["min_objects"], p["max_objects"])
     kinds = [rng.choice(f"object{i}.class", CLASSES) for i in range(count)]
@@ -60,9 +75,9 @@ def episode(rng, writer):
         drop = rng.uniform(f"object{i}.drop_height", 0.02, 0.2)
         morph = ps.morphs.Mesh(file=f"tabletop/{kind}.obj", pos=(spot[0], spot[1], spot[2] + radius + drop),
                                quat=rng.random_quat(f"object{i}.quat"))
-        entity = scene.add_entity(morph, material=rng.rigid_material(f"object{i}.material"),
-                                  surface=ps.surfaces.Default(color=rng.color(f"object{i}.color"),
-                                                              roughness=rng.uniform(f"object{i}.roughness", 0.2, 0.9)),
+        surface = look(rng, f"object{i}", p["texture_probability"])
+        surface = dataclasses.replace(surface, roughness=rng.uniform(f"object{i}.roughness", 0.2, 0.9))
+        entity = scene.add_entity(morph, material=rng.rigid_material(f"object{i}.material"), surface=surface,
                                   name=f"{kind}_{i}")
         objects.append((entity, kind))
 

@@ -52,10 +52,14 @@ def test_layout_counts_and_manifest(dataset):
         meta = json.loads((episode / "episode.json").read_text())
         assert len(meta["frames"]) == 4 and len(meta["cameras"]) == 2
         assert 3 <= len(meta["objects"]) <= 8
-        # every sampled value is in the log: one class, drop height, pose, material and colour per object
+        # every sampled value is in the log: one class, drop height, pose, material, and a colour or a
+        # texture per object
         for i in range(len(meta["objects"])):
-            for key in ("class", "drop_height", "quat", "material", "color"):
+            for key in ("class", "drop_height", "quat", "material", "textured"):
                 assert f"object{i}.{key}" in meta["randomization"]
+            textured = meta["randomization"][f"object{i}.textured"]
+            assert (f"object{i}.texture" in meta["randomization"]) == textured
+            assert (f"object{i}.color" in meta["randomization"]) != textured
         for cam in ("cam0", "cam1"):
             for kind, ext in (("rgb", "png"), ("depth", "png"), ("seg", "png"), ("normal", "png"), ("depth_m", "npy")):
                 assert len(list((episode / cam / kind).glob(f"*.{ext}"))) == 4

@@ -2,7 +2,7 @@
 
 An episode function receives a :class:`Randomizer`. Each helper takes a ``name`` under which the values it
 drew are recorded (``episode.json`` -> ``randomization``), so a dataset says exactly what every episode
-contained: object poses, colours, lights, camera poses, physical parameters.
+contained: object poses, colours, textures, lights, camera poses, physical parameters.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from physim.data.textures import PATTERNS, texture_file, texture_key
 from physim.errors import InvalidValueError
 from physim.options import Light, VisOptions
 from physim.scene import materials
@@ -56,6 +57,12 @@ class Randomizer:
         """An integer uniform in [low, high] (both included)."""
         return self._record(name, int(self.rng.integers(low, high + 1)))
 
+    def chance(self, name: str, probability: float) -> bool:
+        """True with the given probability (logged as a bool)."""
+        if not 0.0 <= probability <= 1.0:
+            raise InvalidValueError(f"Randomizer.chance({name!r}): probability must be in [0, 1], got {probability}")
+        return self._record(name, bool(self.rng.uniform(0.0, 1.0) < probability))
+
     def choice(self, name: str, options: Sequence[Any]) -> Any:
         """One of ``options``, uniformly; the log records the chosen option's index and value."""
         if len(options) == 0:
@@ -72,6 +79,51 @@ class Randomizer:
         hue = self.rng.uniform(0.0, 1.0)
         rgb = colorsys.hsv_to_rgb(hue, self.rng.uniform(*saturation), self.rng.uniform(*value))
         return self._record(name, tuple(round(float(c), 6) for c in rgb))
+
+    def texture(self, name: str, patterns: Sequence[str] = PATTERNS, size: int = 256,
+                repeats: tuple[int, int] = (2, 8)) -> str:
+        """A procedural texture image (random pattern, colours and scale): returns the path of its PNG.
+
+        patterns: drawn from (see :mod:`physim.data.textures`): "checker", "stripes", "dots", "marble".
+        size: the image's side, pixels. repeats: range of periods across the image (cells, stripes or noise
+        lattice). A dark and a light colour (hues independent) keep the pattern visible. The log holds every
+        parameter and the image's file name (the SHA-256 of the parameters), so the image can be redrawn
+        from the metadata alone; the file lives in the texture cache (``$PHYSIM_CACHE/textures``), not in the
+        dataset. Use it as ``ps.surfaces.Default(texture=path)`` on a mesh with UVs (the tabletop meshes,
+        ``Box``, ``Plane``).
+        """
+        unknown = [p for p in patterns if p not in PATTERNS]
+        if not patterns or unknown:
+            raise InvalidValueError(f"Randomizer.texture({name!r}): patterns must be some of {PATTERNS}, got "
+                                    f"{tuple(patterns)!r}")
+        if not 1 <= repeats[0] <= repeats[1]:
+            raise InvalidValueError(f"Randomizer.texture({name!r}): need 1 <= repeats[0] <= repeats[1], got {repeats}")
+        pattern = str(patterns[int(self.rng.integers(len(patterns)))])
+        dark = colorsys.hsv_to_rgb(self.rng.uniform(0.0, 1.0), self.rng.uniform(0.3, 0.9), self.rng.uniform(0.15, 0.45))
+        light = colorsys.hsv_to_rgb(self.rng.uniform(0.0, 1.0), self.rng.uniform(0.2, 0.8), self.rng.uniform(0.7, 1.0))
+        colors = [dark, light] if self.rng.uniform() < 0.5 else [light, dark]
+        count = int(self.rng.integers(repeats[0], repeats[1] + 1))
+        params: dict[str, Any] = {"pattern": pattern, "size": int(size),
+                                  "colors": [[round(float(c), 6) for c in rgb] for rgb in colors]}
+        if pattern == "checker":
+            params["repeats"] = 2 * max(1, count // 2)  # even: the last cell meets the first with opposite colour
+        else:
+            params["repeats"] = count
+        if pattern in ("stripes", "marble"):
+            # whole periods along u and v keep the image seamless; not both zero
+            wave = [0, 0]
+            while wave == [0, 0]:
+                wave = [int(k) for k in self.rng.integers(-count, count + 1, 2)]
+            params["wave"] = wave
+        if pattern == "stripes":
+            params["duty"] = round(float(self.rng.uniform(0.2, 0.6)), 6)
+        elif pattern == "dots":
+            params["dot_radius"] = round(float(self.rng.uniform(0.15, 0.42)), 6)
+        elif pattern == "marble":
+            params["noise_seed"] = int(self.rng.integers(2**31))
+            params["turbulence"] = round(float(self.rng.uniform(0.3, 1.5)), 6)
+        self._record(name, {**params, "file": f"{texture_key(params)}.png"})
+        return str(texture_file(params))
 
     def lights(self, name: str, count: tuple[int, int] = (1, 3), intensity: tuple[float, float] = (1.5, 4.0),
                elevation_deg: tuple[float, float] = (35.0, 80.0), ambient: tuple[float, float] = (0.15, 0.35),

@@ -38,6 +38,8 @@ def to_pyrender_mesh(pyrender: Any, item: RenderItem) -> Any:
     kind = mesh.visual.kind if mesh.visual is not None else None
     has_uv = (kind == "texture" and isinstance(mesh.visual, TextureVisuals) and mesh.visual.uv is not None
               and len(mesh.visual.uv) == len(mesh.vertices))
+    if has_uv and surface.texture is None and _is_placeholder(mesh.visual.material):
+        kind = None  # UVs without an image of their own (a bare OBJ's "vt"): the mesh carries no colours
 
     texture = None
     if surface.texture is not None:
@@ -99,6 +101,15 @@ def _load_texture(pyrender: Any, path: str) -> Any:
     sampler = pyrender.Sampler(magFilter=pyrender.GLTF.LINEAR, minFilter=pyrender.GLTF.LINEAR_MIPMAP_LINEAR,
                                wrapS=pyrender.GLTF.REPEAT, wrapT=pyrender.GLTF.REPEAT)
     return pyrender.Texture(source=pixels, source_channels="RGBA", sampler=sampler)
+
+
+def _is_placeholder(material: Any) -> bool:
+    """Whether ``material`` is the one-colour stand-in trimesh gives UV-mapped meshes that name no material."""
+    image = getattr(material, "image", None)
+    if image is None or getattr(material, "kwargs", None) or max(image.size) > 4:
+        return False
+    pixels = np.asarray(image)
+    return bool((pixels == pixels.reshape(-1, pixels.shape[-1])[0]).all()) if pixels.ndim == 3 else False
 
 
 def _two_sided(mesh: trimesh.Trimesh) -> trimesh.Trimesh:

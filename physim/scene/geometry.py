@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from trimesh.visual import TextureVisuals
 
 from physim.errors import AssetError
 from physim.scene import morphs
@@ -26,18 +27,43 @@ def load_mesh(morph: morphs.Mesh) -> trimesh.Trimesh:
     return loaded
 
 
+def uv_box(size: np.ndarray) -> trimesh.Trimesh:
+    """A box of extents ``size`` (m) centred on the origin, each face with its own 4 vertices and UVs.
+
+    UVs are in metres (a texture repeats every metre, like the plane's): each face's (u, v) are its two
+    in-plane coordinates, ordered so that the texture is seen unmirrored from outside.
+    """
+    half = np.asarray(size, dtype=np.float64) / 2
+    square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])  # counter-clockwise in (b, c)
+    vertices, uv, faces = [], [], []
+    for axis in range(3):
+        b, c = (axis + 1) % 3, (axis + 2) % 3  # e_b x e_c = e_axis
+        for sign in (1.0, -1.0):
+            corners = np.zeros((4, 3))
+            corners[:, axis] = sign * half[axis]
+            # seen from outside the -axis face, b runs the other way: flip it to keep the winding outward
+            corners[:, b] = sign * square[:, 0] * half[b]
+            corners[:, c] = square[:, 1] * half[c]
+            start = len(vertices) * 4
+            faces += [[start, start + 1, start + 2], [start, start + 2, start + 3]]
+            vertices.append(corners)
+            uv.append(np.stack([sign * corners[:, b], corners[:, c]], axis=1))
+    return trimesh.Trimesh(vertices=np.concatenate(vertices), faces=faces, process=False,
+                           visual=TextureVisuals(uv=np.concatenate(uv)))
+
+
 def rigid_geometry(morph: morphs.Morph) -> tuple[list[GeomSpec], trimesh.Trimesh]:
     """The collision geoms and the visual mesh of a morph, in its own frame (m)."""
     if isinstance(morph, morphs.Plane):
         width, depth = morph.plane_size
-        visual = trimesh.Trimesh(
-            vertices=[[-width / 2, -depth / 2, 0], [width / 2, -depth / 2, 0], [width / 2, depth / 2, 0],
-                      [-width / 2, depth / 2, 0]],
-            faces=[[0, 1, 2], [0, 2, 3]], process=False)
+        vertices = np.array([[-width / 2, -depth / 2, 0], [width / 2, -depth / 2, 0], [width / 2, depth / 2, 0],
+                             [-width / 2, depth / 2, 0]])
+        visual = trimesh.Trimesh(vertices=vertices, faces=[[0, 1, 2], [0, 2, 3]], process=False,
+                                 visual=TextureVisuals(uv=vertices[:, :2]))
         return [GeomSpec(Shape.plane())], visual
     if isinstance(morph, morphs.Box):
         size = np.asarray(morph.size)
-        return [GeomSpec(Shape.box(size / 2))], trimesh.creation.box(extents=size)
+        return [GeomSpec(Shape.box(size / 2))], uv_box(size)
     if isinstance(morph, morphs.Sphere):
         return [GeomSpec(Shape.sphere(morph.radius))], trimesh.creation.icosphere(subdivisions=3, radius=morph.radius)
     if isinstance(morph, morphs.Capsule):
