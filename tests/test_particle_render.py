@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+import trimesh
 
 import physim as ps
 from physim.options import VisOptions
 from physim.render.camera import Camera
 from physim.render.rasterizer import Rasterizer
-from physim.scene.render_view import ParticleItem, RenderView
+from physim.scene.render_view import ParticleItem, RenderItem, RenderView
 from physim.scene.surfaces import Surface
 
 TOP_DOWN = dict(res=(64, 64), pos=(0.0, 0.0, 2.0), lookat=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), fov=30.0)
@@ -103,3 +104,158 @@ def test_only_the_positions_given_are_drawn_as_spheres():
     assert blobs() == 2
     shown[0] = 3
     assert blobs() == 3
+
+
+# --- sphere impostors: one particle, exactly ---------------------------------------------------------------
+
+def _particle_camera(particle_items: list[ParticleItem], positions: list[np.ndarray], items=(), poses=None,
+                     vis_options: VisOptions | None = None, **camera_args) -> Camera:
+    """A camera over a RenderView of fixed particles (and meshes ``items`` at ``poses``)."""
+    poses = np.zeros((0, 4, 4)) if poses is None else poses
+    view = RenderView(list(items), lambda env: poses, 8, particle_items, lambda env: positions)
+    camera = Camera(**{**TOP_DOWN, **camera_args})
+    camera._attach(view, Rasterizer(view, vis_options or VisOptions(shadow=False)))
+    return camera
+
+
+def _pixel_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """World origin and unit directions (H, W, 3) of the rays through every pixel centre."""
+    width, height = camera.res
+    columns, rows = np.meshgrid(np.arange(width), np.arange(height))
+    pixels = np.stack([columns, rows, np.ones_like(columns)], axis=-1).astype(np.float64)
+    directions = pixels @ np.linalg.inv(camera.K).T @ camera.extrinsics[:3, :3].T
+    return camera.extrinsics[:3, 3], directions / np.linalg.norm(directions, axis=-1, keepdims=True)
+
+
+def _sphere_hit_mask(camera: Camera, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels whose centre ray meets the sphere: the exact silhouette an impostor must fill."""
+    origin, directions = _pixel_rays(camera)
+    offset = origin - centre
+    b = directions @ offset
+    return b**2 - (offset @ offset - radius**2) >= 0
+
+
+ONE_PARTICLE_RADIUS, ONE_PARTICLE_DISTANCE = 0.1, 2.0
+
+
+@pytest.fixture(scope="module")
+def one_particle():
+    item = ParticleItem(entity_index=0, name="drop", surface=Surface(color=(0.9, 0.2, 0.1)), n_particles=1,
+                        radius=ONE_PARTICLE_RADIUS)
+    positions = [np.zeros((1, 3))]
+    camera = _particle_camera([item], positions, res=(128, 128))
+    return camera, positions
+
+
+def test_a_particle_is_a_sphere_of_its_radius_at_its_depth(one_particle):
+    camera, positions = one_particle
+    positions[0] = np.zeros((1, 3))
+    _, depth, seg, normal = camera.render(rgb=False, depth=True, segmentation=True, normal=True)
+    mask = seg == 0
+    focal = camera.K[0, 0]
+    # Seen head-on, the silhouette's diameter is 2 f r / sqrt(d^2 - r^2) = 2 f r / d (1 + 1e-3) pixels; the
+    # pixel count across it can differ from it by up to one pixel (where pixel centres fall).
+    diameter = 2 * ONE_PARTICLE_RADIUS * focal / ONE_PARTICLE_DISTANCE
+    assert mask.any(axis=0).sum() == pytest.approx(diameter, abs=1.0)
+    assert mask.any(axis=1).sum() == pytest.approx(diameter, abs=1.0)
+    assert mask.sum() == pytest.approx(np.pi * diameter**2 / 4, rel=0.05)  # a disc, not the sprite's square
+    # Depth at the centre is that of the front of the sphere, d - r (the pixel centres nearest the axis are
+    # 0.5 px = 4 mm off it, where the surface is 0.1 mm farther: the 0.5 mm tolerance covers it).
+    centre = slice(63, 65)
+    assert depth[centre, centre] == pytest.approx(ONE_PARTICLE_DISTANCE - ONE_PARTICLE_RADIUS, abs=5e-4)
+    # Normals: towards the camera (+z) at the centre (tilted 4 mm / r = 0.04 at the pixel centres 0.5 px off
+    # the axis); sideways at the rim. The outermost pixel centre lies within a pixel (8 mm here) of the
+    # silhouette, where the normal's z is at most sqrt(1 - 0.92^2) = 0.4.
+    assert normal[centre, centre].reshape(-1, 3) == pytest.approx(np.array([[0.0, 0.0, 1.0]] * 4), abs=0.05)
+    row = normal[64]
+    covered = np.flatnonzero(mask[64])
+    assert row[covered[0], 0] < -0.9 and row[covered[-1], 0] > 0.9  # image right is world +x
+    assert np.abs(row[covered[[0, -1]], 2]).max() < 0.45
+    assert np.linalg.norm(normal[mask], axis=1) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("centre", [(0.38, 0.3, 0.0), (-0.15, -0.25, 0.6), (0.58, 0.0, 0.0)],
+                         ids=["off_axis", "near_and_off_axis", "centre_outside_the_image"])
+def test_an_off_axis_particle_covers_exactly_its_projected_ellipse(one_particle, centre):
+    # Off the optical axis a sphere projects to an ellipse, wider than 2 f r / d and not centred on the
+    # projected centre: the sprite must still cover all of it, also when the centre is outside the image
+    # (GL drops points whose centre is outside: the sprite is moved inside). Pixels disagree only where a pixel centre
+    # lies on the silhouette within float32 rounding (none or a few).
+    camera, positions = one_particle
+    positions[0] = np.array([centre])
+    _, depth, seg, _ = camera.render(rgb=False, depth=True, segmentation=True)
+    expected = _sphere_hit_mask(camera, np.array(centre), ONE_PARTICLE_RADIUS)
+    assert expected.sum() > 100
+    assert np.sum((seg == 0) != expected) <= 2
+    # Depth along the optical axis (world -z here) of the first hit of each ray.
+    origin, directions = _pixel_rays(camera)
+    offset = origin - np.array(centre)
+    b = directions @ offset
+    distance = -b - np.sqrt(np.maximum(b**2 - (offset @ offset - ONE_PARTICLE_RADIUS**2), 0.0))
+    z_depth = distance * -directions[..., 2]
+    both = expected & (seg == 0)
+    assert np.abs(depth[both] - z_depth[both]).max() < 1e-3
+
+
+def test_an_impostor_hides_a_mesh_behind_it_and_a_mesh_in_front_hides_it():
+    # A 0.3 m plate at height 0 seen from 2 m above; a particle of radius 0.1 either above it (z = 0.2)
+    # or below it (z = -0.2). Depth-tested per pixel against the sphere's own depth.
+    plate = RenderItem(entity_index=5, name="plate", mesh=trimesh.creation.box(extents=(0.3, 0.3, 0.02)),
+                       surface=Surface(color=(0.2, 0.2, 0.9)))
+    item = ParticleItem(entity_index=2, name="drop", surface=Surface(color=(0.9, 0.2, 0.1)), n_particles=1,
+                        radius=0.1)
+    positions = [np.array([[0.0, 0.0, 0.2]])]
+    camera = _particle_camera([item], positions, items=[plate], poses=np.eye(4)[None], res=(96, 96))
+    rgb, depth, seg, _ = camera.render(rgb=True, depth=True, segmentation=True)
+    sphere = seg == 2
+    assert sphere[48, 48] and (seg == 5).any()  # the plate shows around the sphere
+    assert depth[sphere].min() == pytest.approx(2.0 - 0.3, abs=1e-3)  # the sphere's top, in front of the plate
+    assert np.all(rgb[sphere][:, 0] > rgb[sphere][:, 2])  # and its colour is the sphere's
+    positions[0] = np.array([[0.0, 0.0, -0.2]])  # below the plate, which is wider than it: hidden
+    rgb, depth, seg, _ = camera.render(rgb=True, depth=True, segmentation=True)
+    assert not (seg == 2).any()
+    assert depth[48, 48] == pytest.approx(2.0 - 0.01, abs=1e-3)
+    positions[0] = np.array([[0.0, 0.0, 0.0]])  # through the plate: the top cap shows, cut at the plate
+    _, depth, seg, _ = camera.render(rgb=False, depth=True, segmentation=True)
+    cap = seg == 2
+    # The cap is where the sphere is above the plate's top face (z = 0.01): radius sqrt(r^2 - 0.01^2).
+    assert depth[cap].max() <= 2.0 - 0.01 + 1e-3
+    assert cap.any(axis=0).sum() == pytest.approx(2 * 0.1 * camera.K[0, 0] / 2.0, abs=1.5)
+
+
+def test_two_particle_entities_have_their_own_segmentation_ids():
+    left = ParticleItem(entity_index=3, name="left", surface=Surface(), n_particles=2, radius=0.04)
+    right = ParticleItem(entity_index=7, name="right", surface=Surface(), n_particles=3, radius=0.04)
+    positions = [np.array([[-0.3, -0.1, 0.0], [-0.3, 0.1, 0.0]]),
+                 np.array([[0.3, -0.15, 0.0], [0.3, 0.0, 0.0], [0.3, 0.15, 0.0]])]
+    camera = _particle_camera([left, right], positions)
+    _, _, seg, _ = camera.render(rgb=False, segmentation=True)
+    assert set(np.unique(seg)) == {-1, 3, 7}
+    columns = np.arange(seg.shape[1])[None, :].repeat(seg.shape[0], axis=0)
+    assert columns[seg == 3].max() < 32 <= columns[seg == 7].min()  # left of centre, right of centre
+    rows_7 = (seg == 7).any(axis=1)
+    assert int(np.sum(rows_7[1:] & ~rows_7[:-1]) + rows_7[0]) == 3  # three separate spheres
+
+
+def test_a_particle_casts_a_shadow_on_a_floor():
+    # Light straight down; a 10 cm particle 0.3 m above a floor: the floor under it is darker than beside it.
+    floor = RenderItem(entity_index=1, name="floor", mesh=trimesh.creation.box(extents=(2.0, 2.0, 0.02)),
+                       surface=Surface(color=(0.8, 0.8, 0.8)))
+    item = ParticleItem(entity_index=2, name="drop", surface=Surface(color=(0.8, 0.8, 0.8)), n_particles=1,
+                        radius=0.1)
+    from physim.options import Light
+
+    vis = VisOptions(shadow=True, lights=(Light(kind="directional", pos=(0.0, 0.0, 3.0), lookat=(0.0, 0.0, 0.0),
+                                                intensity=3.0),))
+    poses = np.eye(4)[None].copy()
+    poses[0, 2, 3] = -0.01  # the floor's top at z = 0
+    # Seen from the side, so the shadow under the particle is not hidden behind it.
+    camera = _particle_camera([item], [np.array([[0.0, 0.0, 0.3]])], items=[floor], poses=poses,
+                              vis_options=vis, res=(96, 96), pos=(0.0, -1.5, 1.2), lookat=(0.0, 0.0, 0.0),
+                              up=(0.0, 0.0, 1.0))
+    rgb, _, seg, _ = camera.render(rgb=True, segmentation=True)
+    under = _project(camera, np.array([0.0, 0.0, 0.0])).round().astype(int)
+    beside = _project(camera, np.array([0.4, 0.0, 0.0])).round().astype(int)
+    assert seg[under[1], under[0]] == 1 and seg[beside[1], beside[0]] == 1  # both are floor pixels
+    shadowed, lit = rgb[under[1], under[0]].astype(int).sum(), rgb[beside[1], beside[0]].astype(int).sum()
+    assert shadowed < 0.6 * lit  # only the ambient term remains in the shadow

@@ -13,6 +13,7 @@ pyrender's set (see ``shaders/``) and takes the rest from pyrender. Imported onl
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,20 @@ from pyrender.shader_program import ShaderProgram, ShaderProgramCache  # noqa: E
 
 SHADER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shaders")
 PYRENDER_SHADER_DIR = os.path.join(os.path.dirname(os.path.abspath(pyrender.__file__)), "shaders")
+SPRITE_SHADER_DIR = os.path.join(SHADER_DIR, "sprites")  # sphere impostors, every pass (own file names)
 # The colour pass: pyrender's shaders, with a cheaper shadow lookup in mesh.frag.
-COLOR_SHADER_DIRS = (os.path.join(SHADER_DIR, "color"), PYRENDER_SHADER_DIR)
+COLOR_SHADER_DIRS = (os.path.join(SHADER_DIR, "color"), SPRITE_SHADER_DIR, PYRENDER_SHADER_DIR)
 # The normal pass: a world-normal program under the file names pyrender's segmentation pass asks for.
-NORMALS_SHADER_DIRS = (os.path.join(SHADER_DIR, "normals"), PYRENDER_SHADER_DIR)
+NORMALS_SHADER_DIRS = (os.path.join(SHADER_DIR, "normals"), SPRITE_SHADER_DIR, PYRENDER_SHADER_DIR)
+
+# physim's shaders may include files of ``shaders/`` (GLSL has no includes): ``#include "dir/file"`` pastes
+# the file (without its #version line); ``#include_surface_shading "color/mesh.frag"`` pastes a mesh
+# fragment shader as a function ``shade_surface()`` of the globals ``frag_position``/``frag_normal``
+# (world space), which the including shader sets: sphere impostors are lit by the very code meshes are.
+_INCLUDE = re.compile(r'^#include(_surface_shading)?\s+"([^"]+)"\s*$', re.MULTILINE)
+_SURFACE_SHADING_EDITS = (("in vec3 frag_position;", "vec3 frag_position;"),
+                          ("in vec3 frag_normal;", "vec3 frag_normal;"),
+                          ("void main()", "void shade_surface()"))
 
 _VECTOR_SETTERS = {
     ("f", 1): GL_2_0.glUniform1fv, ("f", 2): GL_2_0.glUniform2fv, ("f", 3): GL_2_0.glUniform3fv,
@@ -60,6 +71,17 @@ class CachedUniformProgram(ShaderProgram):
         # Locations and values belong to the GL program object, which is new.
         self._uniform_locations, self._uniform_values = {}, {}
         super()._add_to_context()
+
+    def _load(self, shader_filename: str) -> str:
+        """The shader's text with includes expanded and pyrender's defines applied (as pyrender's _load)."""
+        text = shader_source(shader_filename)
+        for name, keep in (("ifdef", True), ("ifndef", False)):
+            text = re.sub(rf"#{name}\s+([a-zA-Z_][a-zA-Z_0-9]*)\s*$",
+                          lambda match, keep=keep: "#if 1" if (match.group(1) in self.defines) == keep else "#if 0",
+                          text, flags=re.MULTILINE)
+        for define, value in self.defines.items():
+            text = text.replace(define, str(value))
+        return text
 
     def set_uniform(self, name: str, value: Any, unsigned: bool = False) -> None:
         location = self._uniform_locations.get(name)
@@ -130,3 +152,22 @@ class CachedProgramCache(ShaderProgramCache):
                                            geometry_shader=self._path(geometry_shader), defines=defines)
             self._program_cache[key] = program
         return program
+
+
+def shader_source(path: str) -> str:
+    """A shader file's text with physim's ``#include`` lines expanded (paths relative to ``shaders/``)."""
+    with open(path) as file:
+        text = file.read()
+
+    def expand(match: re.Match) -> str:
+        included = shader_source(os.path.join(SHADER_DIR, match.group(2)))
+        included = re.sub(r"^#version[^\n]*\n", "", included)
+        if match.group(1):
+            for old, new in _SURFACE_SHADING_EDITS:
+                if included.count(old) != 1:
+                    raise RuntimeError(f"{path}: cannot include {match.group(2)!r} as surface shading: expected "
+                                       f"exactly one {old!r} in it")
+                included = included.replace(old, new)
+        return included
+
+    return _INCLUDE.sub(expand, text)

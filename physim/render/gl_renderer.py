@@ -16,6 +16,10 @@ What changes from pyrender 0.1.45, and why:
   redrawn while nothing moved (``reuse_shadow_maps``, set by the rasteriser).
 - Light uniforms are computed once per pass (pyrender: once per mesh), the shaders' light arrays are
   sized to the scene's lights, and opaque meshes are drawn nearest first so hidden pixels are not shaded.
+- Sphere impostors: primitives marked with a ``sprite_radius`` (particles, see particles.py) are points
+  drawn by physim's sprite programs (shaders/sprites/) in every pass: each point becomes a square
+  sprite covering its sphere's projection, in which the fragment shaders ray-trace the sphere (exact
+  silhouette, depth, normal), so a particle costs one vertex instead of 20-80 triangles.
 - The shader program caches are shared by every renderer of the process's GL context, and ``delete``
   frees only this renderer's meshes, textures and framebuffers.
 
@@ -35,10 +39,12 @@ import_pyrender()  # chooses the GL platform before OpenGL is imported below
 
 from OpenGL import GL  # noqa: E402
 from pyrender import DirectionalLight, OrthographicCamera, RenderFlags  # noqa: E402
+from pyrender.constants import ProgramFlags  # noqa: E402
 from pyrender.renderer import Renderer  # noqa: E402
 from pyrender.texture import Texture  # noqa: E402
 
 _DATA_PASS_FLAGS = RenderFlags.DEPTH_ONLY | RenderFlags.SEG
+_NOT_LIT_FLAGS = RenderFlags.DEPTH_ONLY | RenderFlags.FLAT | RenderFlags.SEG
 
 
 @dataclass
@@ -127,6 +133,7 @@ class PhysimRenderer(Renderer):
         self._cleared_shadow_maps: set[int] = set()
         self._compare_mode_set: set[int] = set()
         self._max_lights: dict[int, list[int]] = {}
+        self._viewport_size = np.ones(2, dtype=np.float32)  # pixels of the target drawn into (for sprites)
 
     # --- passes --------------------------------------------------------------------------------------
 
@@ -169,6 +176,7 @@ class PhysimRenderer(Renderer):
     def _configure_forward_pass_viewport(self, flags: int) -> None:
         samples = 1 if flags & _DATA_PASS_FLAGS else self.color_samples
         self._target = self._framebuffer(self.viewport_width, self.viewport_height, samples, self._float_color)
+        self._viewport_size = np.array([self.viewport_width, self.viewport_height], dtype=np.float32)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._target.framebuffer)
         GL.glViewport(0, 0, self.viewport_width, self.viewport_height)
         GL.glEnable(GL.GL_DEPTH_TEST)
@@ -202,6 +210,42 @@ class PhysimRenderer(Renderer):
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
         return color, depth
+
+    # --- sphere impostors ---------------------------------------------------------------------------
+
+    def _get_primitive_program(self, primitive: Any, flags: int, program_flags: int) -> Any:
+        if getattr(primitive, "sprite_radius", None) is None:
+            return super()._get_primitive_program(primitive, flags, program_flags)
+        # The same choice of pass as pyrender's, with the sprite programs (one vertex shader for all).
+        defines: dict[str, Any] = {"INST_M_LOC": 1}  # the vertex buffer holds positions only
+        if program_flags & ProgramFlags.USE_MATERIAL and not flags & _NOT_LIT_FLAGS:
+            fragment_shader = "sprite_color.frag"
+            limits = self._compute_max_n_lights(flags)
+            defines.update(MAX_DIRECTIONAL_LIGHTS=limits[0], MAX_SPOT_LIGHTS=limits[1], MAX_POINT_LIGHTS=limits[2],
+                           NORMAL_LOC=1, USE_METALLIC_MATERIAL=1)  # NORMAL_LOC: mesh.frag reads frag_normal
+            for flag, define in ((RenderFlags.SHADOWS_DIRECTIONAL, "DIRECTIONAL_LIGHT_SHADOWS"),
+                                 (RenderFlags.SHADOWS_SPOT, "SPOT_LIGHT_SHADOWS"),
+                                 (RenderFlags.SHADOWS_POINT, "POINT_LIGHT_SHADOWS")):
+                if flags & flag:
+                    defines[define] = 1
+        elif flags & RenderFlags.SEG:
+            fragment_shader = "sprite_normals.frag" if self._float_color else "sprite_segmentation.frag"
+        else:  # depth only, and shadow maps
+            fragment_shader = "sprite_depth.frag"
+        program = self._program_cache.get_program(vertex_shader="sprite.vert", fragment_shader=fragment_shader,
+                                                  defines=defines)
+        if not program._in_context():
+            program._add_to_context()
+        return program
+
+    def _bind_and_draw_primitive(self, primitive: Any, pose: Any, program: Any, flags: int) -> None:
+        radius = getattr(primitive, "sprite_radius", None)
+        if radius is not None:
+            # What the sprite shaders need beyond pyrender's uniforms; pyrender enables
+            # GL_PROGRAM_POINT_SIZE for point primitives, so gl_PointSize sets each sprite's size.
+            program.set_uniform("viewport_size", self._viewport_size)
+            program.set_uniform("sprite_radius", float(radius))
+        super()._bind_and_draw_primitive(primitive, pose, program, flags)
 
     # --- lights and shadows ----------------------------------------------------------------------------
 
@@ -237,6 +281,7 @@ class PhysimRenderer(Renderer):
         GL.glClear(GL.GL_DEPTH_BUFFER_BIT)
         size = light.shadow_texture.width
         GL.glViewport(0, 0, size, size)
+        self._viewport_size = np.array([size, size], dtype=np.float32)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDepthMask(GL.GL_TRUE)
         GL.glDepthFunc(GL.GL_LESS)

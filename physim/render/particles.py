@@ -1,9 +1,17 @@
-"""Particle entities in the rasteriser: spheres instanced at particle positions, or a surface (cloth)
-whose vertices are the particles.
+"""Particle entities in the rasteriser: spheres at particle positions, or a surface (cloth) whose
+vertices are the particles.
 
-Both are built once as pyrender primitives. Per frame only their GPU buffers are rewritten in place
-(``glBufferSubData``): the instance matrices of the spheres, or the surface's interleaved positions and
-normals. Nothing is reallocated, so a frame of 500k particles costs one 32 MB upload, not a rebuild.
+Spheres are sphere impostors: one point per particle, which PhysimRenderer draws with its sprite
+programs (shaders/sprites/: a square sprite over the sphere's projection, ray-traced per pixel, exact
+silhouette, depth and normal). A particle then costs one vertex instead of 20-80 triangles, whose setup
+dominated frames on software GL. Limit: GL caps a sprite's width (255 pixels on llvmpipe, see
+GL_ALIASED_POINT_SIZE_RANGE); a sphere projecting wider than that (a close-up of a large particle) is
+cut to that square. Instanced icospheres remain (``SPHERE_IMPOSTORS = False``) as the
+reference the impostors are measured against (benchmarks/render_particles.py).
+
+All are built once as pyrender primitives. Per frame only their GPU buffers are rewritten in place
+(``glBufferSubData``): the points' positions (12 bytes a particle), the instance matrices of the
+icospheres, or the surface's interleaved positions and normals. Nothing is reallocated.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ import trimesh
 
 from physim.render.meshes import DEFAULT_GREY
 from physim.scene.render_view import ParticleItem
+
+SPHERE_IMPOSTORS = True
+"""Draw particle spheres as impostors (points); False: instanced icospheres. Read when a drawable is built."""
 
 FINE_SPHERE_LIMIT = 50_000
 """Up to this many particles an entity's spheres have 80 triangles each; beyond it, 20 (icosahedra)."""
@@ -34,7 +45,13 @@ class ParticleDrawable:
     def __init__(self, pyrender: Any, item: ParticleItem) -> None:
         self.item = item
         self.n = item.n_particles
-        if item.faces is None:
+        self.impostors = item.faces is None and SPHERE_IMPOSTORS
+        if self.impostors:
+            self._points = np.zeros((max(self.n, 1), 3), dtype=np.float32)
+            primitive = pyrender.Primitive(positions=self._points, material=_material(pyrender, item),
+                                           mode=pyrender.constants.GLTF.POINTS)
+            primitive.sprite_radius = float(item.radius)  # marks it for PhysimRenderer's sprite programs
+        elif item.faces is None:
             subdivisions = 1 if self.n <= FINE_SPHERE_LIMIT else 0
             sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=item.radius)
             # Instance matrices as OpenGL reads them (column-major): the translation is the fourth row.
@@ -59,6 +76,9 @@ class ParticleDrawable:
         from OpenGL import GL
 
         primitive = self.primitive
+        if self.impostors:
+            self._update_points(positions)
+            return
         if self.item.faces is None:
             count = len(positions)
             if count != self._drawn:  # spheres past the last position shrink to nothing (scale 0)
@@ -91,6 +111,31 @@ class ParticleDrawable:
             primitive.positions, primitive.normals = self._vertex_data[:, :3], self._vertex_data[:, 3:]
         else:
             primitive.poses = self._instances.transpose(0, 2, 1)
+
+    def _update_points(self, positions: np.ndarray) -> None:
+        """Impostors: upload the first ``len(positions)`` points and draw exactly those."""
+        from OpenGL import GL
+
+        primitive, count = self.primitive, len(positions)
+        self.mesh.is_visible = count > 0
+        if count == 0:
+            return
+        self._points[:count] = positions
+        # The spheres' bounds (pyrender would take the points' alone): shadow maps are fitted to them.
+        radius = self.item.radius
+        primitive._bounds = np.array([self._points[:count].min(axis=0) - radius,
+                                      self._points[:count].max(axis=0) + radius])
+        self.mesh._bounds = None
+        if primitive._vaid is not None:  # on the GPU: rewrite the points drawn, draw that many
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, primitive._buffers[0])
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, 12 * count, self._points[:count])
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, 0)
+            primitive._positions = self._points[:count]  # pyrender draws len(positions) points
+        else:
+            # pyrender sizes the GPU buffer from these at its first draw: all n points, the unused ones
+            # copies of the first (drawn over it, invisible) until the next update draws exactly ``count``.
+            self._points[count:] = self._points[0]
+            primitive._positions = self._points
 
 
 def _vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
