@@ -284,25 +284,20 @@ ROBOT = '''
 import numpy as np
 import physim as ps
 
-class FakeArm:
-    """Stands in for a robot entity: two joints that follow the scene clock."""
-    name = "arm"
-    def __init__(self, scene):
-        self.scene = scene
-    def get_dofs_position(self):
-        return np.array([self.scene.t, -self.scene.t])
-    def get_dofs_velocity(self):
-        return np.array([1.0, -1.0])
-
 def episode(rng, writer):
     scene = ps.Scene()
     scene.add_entity(ps.morphs.Plane())
+    arm = scene.add_entity(ps.morphs.URDF(file="robots/arm7.urdf", fixed=True), name="arm")
     cam = scene.add_camera(res=(32, 24))
     scene.build()
-    arm = FakeArm(scene)
+    arm.set_dofs_kp(np.full(arm.n_dofs, 400.0))
+    arm.set_dofs_kv(np.full(arm.n_dofs, 40.0))
+    arm.set_gravity_compensation(1.0)
     writer.add_camera(cam, visibility=False)
-    writer.add_robot(arm)
-    for command in ([0.1, 0.2], [0.3, 0.4]):
+    writer.add_robot(arm, end_effector=arm.get_link("tcp"))
+    for target in (0.1, 0.3):
+        command = np.full(arm.n_dofs, target)
+        arm.control_dofs_position(command)
         writer.record_command(arm, command)
         writer.step(scene, 2)
     writer.record_frame()
@@ -318,8 +313,15 @@ def test_robot_joints_and_commands_are_logged_per_step(tmp_path):
 
     table = pq.read_table(io.BytesIO(sink.files["episodes/000000/robots.parquet"])).to_pydict()
     assert table["step"] == [1, 2, 3, 4]
-    np.testing.assert_allclose([q[0] for q in table["q"]], [0.01, 0.02, 0.03, 0.04], rtol=1e-6)
-    assert table["command"] == [[0.1, 0.2], [0.1, 0.2], [0.3, 0.4], [0.3, 0.4]]
+    assert table["robot"] == ["arm"] * 4
+    n_dofs = 9  # seven arm joints and two fingers
+    assert all(len(q) == n_dofs and len(dq) == n_dofs and len(tau) == n_dofs
+               for q, dq, tau in zip(table["q"], table["dq"], table["tau"]))
+    assert table["command"] == [[0.1] * n_dofs] * 2 + [[0.3] * n_dofs] * 2
+    first_joint = [q[0] for q in table["q"]]
+    assert 0 < first_joint[0] < first_joint[-1] < 0.3  # the PD pulls the joints towards the commands
+    assert all(len(p) == 3 and abs(np.linalg.norm(quat) - 1) < 1e-6 for p, quat in zip(table["ee_pos"],
+                                                                                       table["ee_quat"]))
 
 
 def test_randomizer_draws_are_logged_and_repeatable():
