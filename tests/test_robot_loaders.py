@@ -446,7 +446,7 @@ def test_mjcf_features_match_mujoco(features_file):
     for actuator in spec.actuators:
         index = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, actuator.name)
         if actuator.kind == "position":
-            assert model.actuator_gainprm[index, 0] == actuator.kp
+            assert -model.actuator_biasprm[index, 1] == actuator.kp  # the servo's stiffness
             assert -model.actuator_biasprm[index, 2] == actuator.kv
 
 
@@ -477,15 +477,19 @@ def test_mujocos_own_test_model_matches_mujoco():
 
 @pytest.mark.skipif(not GENESIS_PANDA.is_file(), reason="Genesis's Franka MJCF is not installed here")
 def test_genesis_franka_mjcf_loads_like_mujoco():
-    """The benchmark's Franka: meshes, classes and general position servos load; the finger tendon
-    actuator and equality are skipped with a warning."""
-    clear_cache()  # a cached spec would not warn again
-    with pytest.warns(UserWarning, match="tendon"):
+    """The benchmark's Franka: meshes, classes and general position servos load; the fingers' joint equality
+    couples them and the actuator on their fixed tendon (coefficients 0.5 + 0.5: lever 1) drives the finger
+    the other follows, with the servo's stiffness (biasprm: 100 N/m, 10 N s/m)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         spec = load_mjcf(ps.morphs.MJCF(file=str(GENESIS_PANDA)))
     assert_matches_mujoco(spec, GENESIS_PANDA, np.random.default_rng(6))
-    assert spec.n_dofs == 9 and len(spec.actuators) == 7
-    first = spec.actuators[0]
+    assert spec.n_dofs == 9 and len(spec.actuators) == 8
+    first, fingers = spec.actuators[0], spec.actuators[7]
     assert (first.kind, first.kp, first.kv, first.forcerange) == ("position", 4500.0, 450.0, (-87.0, 87.0))
+    assert (fingers.joint, fingers.kind, fingers.kp, fingers.kv) == ("finger_joint2", "position", 100.0, 10.0)
+    assert [(e.joint, e.follows, e.multiplier, e.offset) for e in spec.equalities] == [
+        ("finger_joint1", "finger_joint2", 1.0, 0.0)]
     assert all(g.geom.shape.type in (GeomType.CONVEX, GeomType.BOX) for link in spec.links for g in link.geoms)
 
 

@@ -36,3 +36,26 @@ def test_quadruped_lands_and_stands_on_its_feet():
     up = robot.get_quat()
     assert 1 - 2 * (up[1] ** 2 + up[2] ** 2) > 0.99  # the trunk's z axis stays within 8 degrees of vertical
     assert np.linalg.norm(robot.get_dofs_velocity()) < 0.05
+
+
+GENESIS_PANDA = Path("/tmp/gvenv/lib/python3.11/site-packages/genesis/assets/xml/franka_emika_panda/panda.xml")
+
+
+@pytest.mark.skipif(not GENESIS_PANDA.is_file(), reason="Genesis's Franka MJCF is not installed here")
+def test_franka_finger_actuator_opens_both_fingers():
+    """The Franka's one gripper actuator (on the fingers' tendon) drives finger 2; the joint equality makes
+    finger 1 follow, so the gripper opens symmetrically while the arm holds its pose."""
+    import physim as ps
+
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=0.01))
+    arm = scene.add_entity(ps.morphs.MJCF(file=str(GENESIS_PANDA)))
+    scene.build()
+    finger1, finger2 = (arm.get_joint(f"finger_joint{k}").dofs_idx_local[0] for k in (1, 2))
+    # 2 cm: wider, the fingers' convex hulls start to touch the other links' (self-collision), which stops them.
+    arm.control_dofs_position([0.02], [finger2])
+    for _ in range(150):
+        scene.step()
+    position = arm.get_dofs_position()
+    # The servo (100 N/m) holds the pair at its target against nothing but the fingers' own damping.
+    assert position[finger2] == pytest.approx(0.02, abs=2e-4)
+    assert position[finger1] == pytest.approx(position[finger2], abs=2e-4)

@@ -11,9 +11,15 @@ moving body ploughs sand. Per MPM substep, after the grid update and before G2P 
             drop the normal part; shrink the tangential part by mu |v_rel . n| (Coulomb, stick when it would
             reverse): the node would end at v_rigid + what is left
             the body would receive the opposite of that momentum change, m_node (v_old - v_new), at x_node
-    each body takes the share m / (m + M) of the summed impulse J (M: mass of the nodes it touched), as in a
-    plastic collision: dv = share J / m, dw = share I_world^-1 L
-    the nodes are projected against the bodies' new velocities, as above The rigid solver moves the
+    each free body takes the share m / (m + M) of the summed impulse J (M: mass of the nodes it touched), as
+    in a plastic collision: dv = share J / m, dw = share I_world^-1 L
+    the nodes are projected against the bodies' new velocities, as above
+
+An articulated link cannot change its velocity here (that needs its tree's mass matrix): the nodes meet it
+as a moving wall for the whole MPM step, and the full impulse they give it (no share: an immovable wall's)
+goes to the rigid solver's impulse accumulator (``rigid_colliders``), which turns it into joint velocities
+at the next rigid step. The momentum the nodes lose is exactly what the robot gains; a light link hit by
+much material within one step may overshoot, as an explicit coupling does. The rigid solver moves the
 bodies over the next step with these velocities; the particle solver sees them where they are at the start
 of each MPM step (rigid poses are refreshed once per step: ``MPMSolver.step_hooks``). Static geometry (planes,
 fixed bodies) takes part as a boundary and receives nothing. Friction is the rigid geom's coefficient.
@@ -71,9 +77,10 @@ def _project(velocity, body_velocity, normal, friction):
 
 @ti.kernel
 def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(ti.i32, 1),
-                 body_impulse: nd(vec3, 3), body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2),
-                 body_model_mat3: nd(mat3, 2), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
-                 geom_model_vec3: nd(vec3, 2), geom_model_quat: nd(vec4, 1), planes: nd(vec4, 1),
+                 body_impulse: nd(vec3, 3), body_moves: nd(ti.i32, 1), body_inv_mass: nd(None, 1),
+                 body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2), geom_model_int: nd(ti.i32, 2),
+                 geom_model_scalar: nd(None, 2), geom_model_vec3: nd(vec3, 2), geom_model_quat: nd(vec4, 1),
+                 planes: nd(vec4, 1),
                  body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2), params: nd(None, 1),
                  serial: ti.template()):
@@ -95,13 +102,18 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
                                geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
                                geom_vec3, geom_rot, geom_margin, params),
                     geom, env, position, velocity)
-                if hit and body_inv_mass[body] > 0:
+                moves = body_moves[body]
+                if hit and moves != R.MOVES_STATIC:
                     new_velocity = _project(velocity, body_velocity, normal,
                                             geom_model_scalar[geom, R.FRICTION])
                     impulse = mass * (velocity - new_velocity)  # N s, on the body
-                    body_impulse[env, body, 0] += impulse
-                    body_impulse[env, body, 1] += arm.cross(impulse)
-                    body_impulse[env, body, 2][0] += mass
+                    if moves == R.MOVES_FREE:
+                        body_impulse[env, body, 0] += impulse
+                        body_impulse[env, body, 1] += arm.cross(impulse)
+                        body_impulse[env, body, 2][0] += mass
+                    else:  # a link: to the rigid solver, which answers through the tree at its next step
+                        body_vec3[env, body, R.EXTERNAL_IMPULSE] += impulse
+                        body_vec3[env, body, R.EXTERNAL_ANG_IMPULSE] += arm.cross(impulse)
     for env, body in ti.ndrange(body_impulse.shape[0], body_impulse.shape[1]):
         # Nodes and body meet as in a perfectly plastic collision: with M kg of nodes at velocity v_n and a
         # body of m kg at v_b, the body takes m M / (m + M) (v_n - v_b), the fraction m / (m + M) of what the
@@ -146,6 +158,7 @@ class RigidMPMCoupling:
         self._couple = PreparedKernel(_couple_grid, grid=mpm_solver._grid["grid"],
                                       mpm_params=mpm_solver._model["params"],
                                       coupled_geoms=upload(rigid.colliders, ti.i32), body_impulse=self.body_impulse,
+                                      body_moves=rigid.body_moves,
                                       **rigid.arrays, serial=mpm_solver.options.deterministic)
         mpm_solver.step_hooks.append(rigid.refresh)
         mpm_solver.grid_hooks.append(self._couple)

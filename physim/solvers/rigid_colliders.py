@@ -4,9 +4,14 @@ coupling, written) by the particle solvers' kernels.
 MPM (``solvers/coupling.py``) and PBD take rigid geometry the same way: once per particle step the geoms'
 world poses and bounds are refreshed from where the rigid step left the bodies (the rigid solver's
 ``update_kinematics``), then their kernels meet exactly the shapes rigid bodies collide with
-(``collision.signed_distance``) and hand the momentum they exchange back to the bodies' velocities.
-Articulated links are placed by their joints: impulses written to them are overwritten by the rigid
-solver (particles push robots one way only, for now).
+(``collision.signed_distance``) and hand the momentum they exchange back to the bodies.
+
+Handing momentum back goes through one mechanism: a particle kernel adds its impulse (world frame, N s, and
+the angular impulse about the centre of mass, N m s) to the body's ``EXTERNAL_IMPULSE`` /
+``EXTERNAL_ANG_IMPULSE`` slots of ``body_vec3``; the rigid solver's next substep turns them into velocity,
+a free body's directly and an articulated link's through its tree (dqvel = M^-1 J_link^T [J; L]), so particles
+push robots too. ``body_moves`` (``MOVES_STATIC`` / ``MOVES_FREE`` / ``MOVES_LINK`` per body) tells the
+kernels which bodies take impulses at all.
 """
 
 import warnings
@@ -16,6 +21,7 @@ import taichi as ti
 
 from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
 from physim.solvers.rigid.dynamics import update_kinematics
+from physim.utils.arrays import upload
 from physim.utils.launch import PreparedKernel
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
@@ -85,6 +91,7 @@ class RigidColliders:
         model = rigid_solver.model
         self.colliders = np.concatenate([model.bounded_geoms, model.unbounded_geoms]).astype(np.int32)
         self.n_bodies = int(rigid_solver.n_bodies)
+        self.body_moves = upload(rigid_solver.body_moves(), ti.i32)  # (n_bodies,) MOVES_* per body
         self.refresh = PreparedKernel(_refresh_kinematics, **self.arrays)
 
     def body_pose(self, body: int, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +117,10 @@ def placeholder_rigid_arrays(n_batch: int, float_type) -> dict:
     for array in arrays.values():
         array.fill(0)
     return arrays
+
+
+def placeholder_body_moves() -> ti.Ndarray:
+    """``RigidColliders.body_moves`` for a scene without rigid bodies: one static body."""
+    moves = ti.ndarray(ti.i32, (1,))
+    moves.fill(R.MOVES_STATIC)
+    return moves

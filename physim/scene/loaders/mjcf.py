@@ -5,7 +5,9 @@ boundmass, boundinertia), nested ``<default>`` classes with ``childclass``, ``<a
 the ``<worldbody>`` tree of bodies (and ``<frame>``s) with hinge/slide/ball/free joints and
 box/sphere/capsule/cylinder/ellipsoid/mesh/plane geoms (``fromto`` included), inertials or mass properties
 from geoms (MuJoCo's ``inertiafromgeom``), and motor/position/velocity/general actuators on joints.
-Tendons, equality constraints, sites, sensors and contact pairs are skipped with one warning.
+Joint equalities (``<equality><joint>``, linear) couple joints; fixed tendons are read so that an actuator on
+a tendon whose joints are so coupled drives the first of them. Other tendons and equality constraints,
+sites, sensors and contact pairs are skipped with one warning.
 
 MJCF bodies map one to one onto links (a body without joints is welded to its parent). Geoms attached to
 the worldbody itself go to a first, fixed link named ``world``. Geoms of groups 0-2 are drawn (MuJoCo's
@@ -17,7 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ from physim.scene.loaders.common import (
 from physim.solvers.rigid.articulation_model import (
     ActuatorSpec,
     ArticulationSpec,
+    EqualitySpec,
     JointSpec,
     JointType,
     LinkGeom,
@@ -56,7 +59,7 @@ JOINT_TYPES = {"hinge": JointType.REVOLUTE, "slide": JointType.PRISMATIC, "ball"
 GEOM_TYPES = ("plane", "sphere", "capsule", "ellipsoid", "cylinder", "box", "mesh")
 ACTUATOR_TAGS = ("motor", "position", "velocity", "general", "intvelocity", "damper", "cylinder", "muscle",
                  "adhesion")
-UNSIMULATED_SECTIONS = ("tendon", "equality", "contact")
+UNSIMULATED_SECTIONS = ("contact",)
 """Sections that change the dynamics but that physim does not read: their presence is warned about. Others
 (option, sensor, keyframe, visual, size, custom...) are ignored silently: they do not change the model."""
 DEFAULT_DENSITY = 1000.0  # kg/m^3, MuJoCo's geom density
@@ -95,6 +98,8 @@ class _MjcfReader:
         self.materials: dict[str, tuple[float, ...]] = {}
         self.skipped: set[str] = set()
         self.joint_index: dict[str, JointSpec] = {}
+        self.tendons: dict[str, list[tuple[str, float]]] = {}  # fixed tendon -> (joint, coef) pairs
+        self.equalities: list[EqualitySpec] = []
         self.include_dirs: dict[int, Path] = {}  # id of a <mesh> from an included file -> that file's folder
         # Per body (by id of its draft): the inertial the file states, and the mass properties of its geoms.
         self.stated_inertial: dict[int, MassProperties] = {}
@@ -233,6 +238,9 @@ class _MjcfReader:
             self.read_children(worldbody, world, -1, np.eye(4), None, drafts, world_level=True)
         if world.geoms or world.visuals:
             drafts = [world] + [_shift_parents(d) for d in drafts]
+        for section in root.findall("tendon"):
+            self.read_tendons(section)
+        self.equalities = [e for section in root.findall("equality") for e in self.read_equalities(section)]
         actuators = tuple(a for section in root.findall("actuator") for a in self.read_actuators(section))
         self.skipped.update(f"<{tag}>" for tag in UNSIMULATED_SECTIONS if root.find(tag) is not None)
         if self.skipped:
@@ -245,7 +253,8 @@ class _MjcfReader:
                 ratio = self.compiler.settotalmass * self.scale**3 / total
                 for d in drafts:
                     d.inertial = MassProperties(d.inertial.mass * ratio, d.inertial.com, d.inertial.inertia * ratio)
-        return assemble(root.get("model") or self.path.stem, drafts, self.source, actuators)
+        spec = assemble(root.get("model") or self.path.stem, drafts, self.source, actuators)
+        return replace(spec, equalities=tuple(self.equalities))
 
     def read_compiler(self, element: ET.Element) -> None:
         attrs = element.attrib
@@ -599,9 +608,11 @@ class _MjcfReader:
                 raise self.fail(self.describe(element), "unknown actuator element")
             attrs = self.resolved(element, element.tag, None)
             label = self.describe(element)
-            joint = attrs.get("joint")
+            joint, lever = attrs.get("joint"), 1.0
+            if joint is None and attrs.get("tendon") is not None:
+                joint, lever = self.tendon_joint(attrs["tendon"], label)
             if joint is None:
-                self.skipped.add(f"<{element.tag}> actuators on tendons, sites or bodies")
+                self.skipped.add(f"<{element.tag}> actuators on sites, bodies or uncoupled tendons")
                 continue
             if joint not in self.joint_index:
                 raise self.fail(label, f"drives joint {joint!r}, which the file does not define")
@@ -611,9 +622,80 @@ class _MjcfReader:
             name = attrs.get("name") or f"{element.tag}_{joint}"
             gear = float(self.floats(element, "gear", element.tag, 1, default=(1.0,), attrs=attrs)[0])
             spec = self.actuator(element, attrs, label, name, joint, gear)
+            if spec is not None and lever != 1.0:
+                # The tendon's length moves lever times the joint's: joint force = lever x tendon force, and
+                # stiffness and damping in joint space scale with lever^2.
+                force = None if spec.forcerange is None else (lever * spec.forcerange[0], lever * spec.forcerange[1])
+                low, high = sorted(force) if force is not None else (None, None)
+                spec = replace(spec, kp=spec.kp * lever**2, kv=spec.kv * lever**2, gear=spec.gear * lever,
+                               forcerange=None if force is None else (low, high))
             if spec is not None:
                 actuators.append(spec)
         return actuators
+
+    # ------------------------------------------------------------------------- tendons, equalities
+
+    def read_tendons(self, section: ET.Element) -> None:
+        for element in section:
+            if element.tag != "fixed":
+                self.skipped.add(f"<tendon><{element.tag}>")
+                continue
+            label = self.describe(element, "fixed")
+            pairs = []
+            for child in element.findall("joint"):
+                joint = child.get("joint")
+                if joint not in self.joint_index:
+                    raise self.fail(label, f"names joint {joint!r}, which the file does not define")
+                pairs.append((joint, float(self.floats(child, "coef", "joint", 1, default=(1.0,))[0])))
+            if element.get("name"):
+                self.tendons[element.get("name")] = pairs
+
+    def read_equalities(self, section: ET.Element) -> list[EqualitySpec]:
+        """``<joint joint1= joint2= polycoef=>``: q1 = c0 + c1 q2 (higher terms must be zero)."""
+        equalities = []
+        for element in section:
+            if element.tag != "joint":
+                self.skipped.add(f"<equality><{element.tag}>")
+                continue
+            attrs = self.resolved(element, "equality", None)  # MJCF defaults for equalities are <equality>
+            if attrs.get("active", "true") == "false":
+                continue
+            label = self.describe(element, "joint")
+            first, second = attrs.get("joint1"), attrs.get("joint2")
+            for name in (first, second):
+                if name is not None and name not in self.joint_index:
+                    raise self.fail(label, f"names joint {name!r}, which the file does not define")
+            coef = np.concatenate([self.floats(element, "polycoef", "joint", 1, default=(0.0, 1.0), attrs=attrs),
+                                   np.zeros(5)])
+            if first is None or second is None or np.any(coef[2:5] != 0):
+                self.skipped.add("joint equalities fixing one joint or with polynomial terms")
+                continue
+            offset = coef[0] * (self.scale if self.joint_index[first].type == JointType.PRISMATIC else 1.0)
+            equalities.append(EqualitySpec(element.get("name") or f"{first} = {second}", first, second,
+                                           float(coef[1]), float(offset)))
+        return equalities
+
+    def tendon_joint(self, tendon: str, label: str) -> tuple[str | None, float]:
+        """The joint an actuator on a fixed tendon drives, and the tendon's length per unit of that joint's
+        coordinate: the one joint of the tendon that every other one follows by an equality (the Franka's
+        two fingers). (None, 1) otherwise."""
+        pairs = self.tendons.get(tendon, [])
+        followers = {e.joint: e for e in self.equalities}
+        drivers = [joint for joint, _ in pairs if joint not in followers]
+        if len(drivers) != 1:
+            return None, 1.0
+        driven = drivers[0]
+        lever = 0.0
+        for joint, coef in pairs:
+            if joint == driven:
+                lever += coef
+            elif followers[joint].follows == driven:
+                lever += coef * followers[joint].multiplier
+            else:
+                return None, 1.0
+        if lever == 0:
+            raise self.fail(label, f"tendon {tendon!r} does not move with its joints (coefficients cancel)")
+        return driven, lever
 
     def actuator(self, element: ET.Element, attrs: dict, label: str, name: str, joint: str, gear: float):
         tag = element.tag
@@ -650,10 +732,12 @@ class _MjcfReader:
                 if biastype == "none":
                     return ActuatorSpec(kind="motor", gear=gear * kp, **common)
                 servo = biastype == "affine" and bias[0] == 0 and kp > 0 and gear == 1
-                # force = kp ctrl + biasprm[1] q + biasprm[2] qdot: a position servo when biasprm[1] = -kp,
-                # a velocity servo when biasprm[1] = 0 and biasprm[2] = -kp.
-                if servo and np.isclose(-bias[1], kp, rtol=1e-6, atol=0.0):
-                    return ActuatorSpec(kind="position", kp=kp, kv=float(-bias[2]), **common)
+                # force = kp ctrl + biasprm[1] q + biasprm[2] qdot: a position servo when biasprm[1] < 0, of
+                # stiffness -biasprm[1] (physim's targets are joint positions: a control scaled by
+                # gainprm / -biasprm != 1, as the Franka's gripper's 0..255, is not kept), a velocity servo
+                # when biasprm[1] = 0 and biasprm[2] = -kp.
+                if servo and bias[1] < 0:
+                    return ActuatorSpec(kind="position", kp=float(-bias[1]), kv=float(-bias[2]), **common)
                 if servo and bias[1] == 0 and np.isclose(-bias[2], kp, rtol=1e-6, atol=0.0):
                     return ActuatorSpec(kind="velocity", kv=kp, **common)
             self.skipped.add(f"{label}: general actuators other than motors and position/velocity servos")

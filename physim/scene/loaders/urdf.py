@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,14 @@ from physim.scene.loaders.common import (
     resolve_resource,
     split_transform,
 )
-from physim.solvers.rigid.articulation_model import ArticulationSpec, JointSpec, JointType, LinkGeom, LinkVisual
+from physim.solvers.rigid.articulation_model import (
+    ArticulationSpec,
+    EqualitySpec,
+    JointSpec,
+    JointType,
+    LinkGeom,
+    LinkVisual,
+)
 from physim.solvers.rigid.model import GeomSpec
 
 JOINT_TYPES = {"revolute": JointType.REVOLUTE, "continuous": JointType.REVOLUTE, "prismatic": JointType.PRISMATIC,
@@ -140,7 +148,31 @@ class _UrdfReader:
             drafts.append(self.body(links[name], parent, joint, materials, keep))
             index = len(drafts) - 1
             stack += [(j.child, index, j) for j in reversed(children.get(name, []))]
-        return assemble(robot.name or self.path.stem, drafts, self.source)
+        spec = assemble(robot.name or self.path.stem, drafts, self.source)
+        return replace(spec, equalities=self.mimics(robot))
+
+    def mimics(self, robot: yourdfpy.Robot) -> tuple[EqualitySpec, ...]:
+        """``<mimic joint= multiplier= offset=>``: the joint follows another, q = multiplier q_other + offset
+        (offset in m for prismatic joints, so scaled with the file)."""
+        kinds = {joint.name: joint.type for joint in robot.joints}
+        equalities = []
+        for joint in robot.joints:
+            if joint.mimic is None:
+                continue
+            label = f"<joint name={joint.name!r}><mimic>"
+            if joint.mimic.joint not in kinds:
+                raise self.fail(label, f"names joint {joint.mimic.joint!r}, which the file does not define")
+            for name in (joint.name, joint.mimic.joint):
+                if kinds[name] not in ("revolute", "continuous", "prismatic"):
+                    raise self.fail(label, f"joint {name!r} is {kinds[name]}; only revolute, continuous and "
+                                           f"prismatic joints can mimic or be mimicked")
+            multiplier = 1.0 if joint.mimic.multiplier is None else float(joint.mimic.multiplier)
+            offset = 0.0 if joint.mimic.offset is None else float(joint.mimic.offset)
+            if joint.type == "prismatic":
+                offset *= self.scale
+            equalities.append(EqualitySpec(f"{joint.name} mimics {joint.mimic.joint}", joint.name, joint.mimic.joint,
+                                           multiplier, offset))
+        return tuple(equalities)
 
     def body(self, link: yourdfpy.Link, parent: int, joint: yourdfpy.Joint | None, materials: dict,
              keep: set[str]) -> BodyDraft:

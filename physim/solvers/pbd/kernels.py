@@ -11,7 +11,8 @@ than many iterations of one step for the same work.
                    Jacobi-style (each particle averages its own corrections), with position-based Coulomb
                    friction (Macklin et al. 2014, "Unified particle physics")
     finish         rigid geoms and the domain walls push particles out (with friction against the geom's
-                   surface velocity); the momentum taken is given back to the rigid body; v = (x - x_prev) / dt
+                   surface velocity); the momentum taken goes to the rigid solver's impulse accumulator;
+                   v = (x - x_prev) / dt
 
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
 """
@@ -196,7 +197,7 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                    v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), colliders: nd(ti.i32, 1),
                    impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
                    geom_model_vec3: nd(vec3, 2), planes: nd(vec4, 1), geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2),
-                   body_vec3: nd(vec3, 3), body_inv_mass: nd(None, 1), params: nd(None, 1),
+                   body_vec3: nd(vec3, 3), body_moves: nd(ti.i32, 1), params: nd(None, 1),
                    int_params: nd(ti.i32, 1), serial: ti.template()):
     """Rigid geoms and walls, then velocities from the substep's displacement."""
     dt, radius = params[L.DT], params[L.RADIUS]
@@ -232,7 +233,7 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                     if slide > limit:
                         tangential *= limit / slide
                     pushed -= tangential
-                    if body_inv_mass[body] > 0:
+                    if body_moves[body] != R.MOVES_STATIC:
                         # The particle's momentum change, m (pushed - position) / dt, taken from the body.
                         given = mass * (position - pushed) / dt
                         impulse[env, body, L.LINEAR] += given
@@ -245,14 +246,13 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
 
 @ti.kernel
 def end_step(x: nd(vec3, 2), v: nd(vec3, 2), impulse: nd(vec3, 3), body_vec3: nd(vec3, 3),
-             body_inv_mass: nd(None, 1), body_inv_inertia_world: nd(mat3, 2), int_params: nd(ti.i32, 1),
-             flag: nd(ti.i32, 1)) -> ti.i32:
-    """Rigid bodies take the step's contact impulses (dv = J / m, dw = I^-1 L); returns the first
-    (env * n + particle) whose position or velocity is not finite, else NO_PARTICLE."""
+             int_params: nd(ti.i32, 1), flag: nd(ti.i32, 1)) -> ti.i32:
+    """Hand the step's contact impulses to the rigid solver (its accumulator: the next rigid step turns them
+    into velocity, a link's through its tree); returns the first (env * n + particle) whose position or
+    velocity is not finite, else NO_PARTICLE."""
     for env, body in ti.ndrange(x.shape[0], int_params[L.N_RIGID_BODIES]):
-        if body_inv_mass[body] > 0:
-            body_vec3[env, body, R.LIN_VEL] += body_inv_mass[body] * impulse[env, body, L.LINEAR]
-            body_vec3[env, body, R.ANG_VEL] += body_inv_inertia_world[env, body] @ impulse[env, body, L.ANGULAR]
+        body_vec3[env, body, R.EXTERNAL_IMPULSE] += impulse[env, body, L.LINEAR]
+        body_vec3[env, body, R.EXTERNAL_ANG_IMPULSE] += impulse[env, body, L.ANGULAR]
         impulse[env, body, L.LINEAR] = vec3(0.0)
         impulse[env, body, L.ANGULAR] = vec3(0.0)
     flag[0] = L.NO_PARTICLE

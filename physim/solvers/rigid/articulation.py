@@ -59,6 +59,7 @@ class ArticulationArrays:
     joint_vec3: np.ndarray
     dof_int: np.ndarray
     dof_model: np.ndarray
+    dof_model_ext: np.ndarray
     qpos0: np.ndarray
     link_bodies: list[LinkBodySpec]
     effort_limit: np.ndarray
@@ -97,7 +98,7 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
     Links of one tree collide unless joined (parent and child), unless ``self_collision`` is off, or, without
     ``neutral_collision``, unless their geoms already touch at the rest pose (qpos0)."""
     trees, tree_rows, link_rows, link_dof_lists, link_vec4, joint_rows, joint_vec3 = [], [], [], [], [], [], []
-    dof_rows, dof_model, qpos0, link_bodies, effort = [], [], [], [], []
+    dof_rows, dof_model, dof_model_ext, qpos0, link_bodies, effort = [], [], [], [], [], []
     matrix_size = 0
     for tree_index, placement in enumerate(placements):
         spec = placement.spec
@@ -105,6 +106,7 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
         if not spec.links:
             raise InvalidValueError(f"{where}: has no links")
         link_start, dof_start, qpos_start = len(link_rows), len(dof_rows), len(qpos0)
+        joint_dofs: dict[str, int] = {}  # joint name -> its dof (-1: not a one-dof joint)
         base_quat = np.asarray(placement.base_quat, np.float64)
         base_pos = np.asarray(placement.base_pos, np.float64)
         n_tree_dofs = spec.n_dofs
@@ -131,15 +133,21 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
                     if not np.isfinite(norm) or norm < 1e-9:
                         raise InvalidValueError(f"{where}: joint {joint.name!r} has a zero or non-finite axis")
                     axis = axis / norm
+                if not np.isfinite(joint.frictionloss) or joint.frictionloss < 0:
+                    raise InvalidValueError(f"{where}: joint {joint.name!r} has frictionloss {joint.frictionloss}; "
+                                            f"must be >= 0 (N m or N)")
                 joint_rows.append((int(joint.type), len(qpos0), len(dof_rows)))
                 joint_vec3.append([axis, np.asarray(joint.anchor, np.float64)])
                 qpos0.extend(_joint_qpos0(joint, base_pos, base_quat, where))
                 for _ in range(joint.type.n_dofs):
                     one_dof = joint.type in (JointType.REVOLUTE, JointType.PRISMATIC)
                     limited = one_dof and joint.limit is not None
-                    dof_rows.append((tree_index, joint_rows[-1][1] if one_dof else -1, int(limited)))
+                    dof_rows.append([tree_index, joint_rows[-1][1] if one_dof else -1, int(limited), -1,
+                                     int(joint.frictionloss > 0)])
                     low, high = joint.limit if limited else (0.0, 0.0)
                     dof_model.append((joint.damping, joint.armature, low, high))
+                    dof_model_ext.append([joint.frictionloss, 0.0, 0.0, 0.0])
+                    joint_dofs[joint.name] = len(dof_rows) - 1 if one_dof else -1
                     effort.append(np.inf if joint.effort_limit is None else float(joint.effort_limit))
             own_dofs = list(range(joint_rows[joint_start][2], len(dof_rows))) if link.joints else []
             inherited = link_dof_lists[parent] if parent >= 0 else []
@@ -152,6 +160,7 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
                 com=np.asarray(link.com, np.float64), inertia=np.asarray(link.inertia, np.float64), tree=tree_index,
                 link=len(link_rows) - 1, parent_body=-1 if parent < 0 else first_body + parent,
                 movable=len(link_dof_lists[-1]) > 0, collides=placement.collides, local=local))
+        _couple_joints(spec, joint_dofs, dof_rows, dof_model_ext, where)
         trees.append(TreeInfo(placement.name, link_start, len(spec.links), dof_start, n_tree_dofs, qpos_start,
                               len(qpos0) - qpos_start, first_body + link_start))
         tree_rows.append((link_start, len(spec.links), dof_start, n_tree_dofs, matrix_size, qpos_start))
@@ -177,6 +186,7 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
         joint_vec3=rows(joint_vec3, 2, f, (3,)),
         dof_int=rows(dof_rows, L.DOF_INT_SLOTS, np.int32),
         dof_model=rows(dof_model, L.DOF_MODEL_SLOTS, f),
+        dof_model_ext=rows(dof_model_ext, L.DOF_MODEL_EXT_SLOTS, f),
         qpos0=np.asarray(qpos0, np.float64),
         link_bodies=[],
         effort_limit=np.asarray(effort, np.float64),
@@ -186,6 +196,31 @@ def assemble_articulations(placements: list[ArticulationPlacement], first_body: 
     masks = _exclusion_masks(arrays, placements, self_collision, neutral_collision)
     arrays.link_bodies = [LinkBodySpec(**fields, exclude=tuple(mask)) for fields, mask in zip(link_bodies, masks)]
     return arrays
+
+
+def _couple_joints(spec: ArticulationSpec, joint_dofs: dict[str, int], dof_rows: list, dof_model_ext: list,
+                   where: str) -> None:
+    """Write the spec's equalities into the dof tables: the coupled dof names the one it follows, with the
+    multiplier and offset; both keep their M^-1 columns (the row's response is a combination of them)."""
+    for equality in spec.equalities:
+        dofs = []
+        for role, name in (("joint", equality.joint), ("follows", equality.follows)):
+            if name not in joint_dofs:
+                raise InvalidValueError(f"{where}: equality {equality.name!r}: no joint {name!r} ({role})")
+            if joint_dofs[name] < 0:
+                raise InvalidValueError(f"{where}: equality {equality.name!r}: joint {name!r} is not a hinge or "
+                                        f"slide; only one-dof joints can be coupled")
+            dofs.append(joint_dofs[name])
+        coupled, followed = dofs
+        if coupled == followed or dof_rows[coupled][L.DOF_MIMIC] >= 0:
+            raise InvalidValueError(f"{where}: equality {equality.name!r}: joint {equality.joint!r} is coupled "
+                                    f"to itself or twice")
+        if not (np.isfinite(equality.multiplier) and np.isfinite(equality.offset)):
+            raise InvalidValueError(f"{where}: equality {equality.name!r}: multiplier and offset must be finite")
+        dof_rows[coupled][L.DOF_MIMIC] = followed
+        dof_rows[coupled][L.DOF_KEEP_COLUMN] = dof_rows[followed][L.DOF_KEEP_COLUMN] = 1
+        dof_model_ext[coupled][L.DOF_MIMIC_MULTIPLIER] = equality.multiplier
+        dof_model_ext[coupled][L.DOF_MIMIC_OFFSET] = equality.offset
 
 
 def _exclusion_masks(arrays: ArticulationArrays, placements: list[ArticulationPlacement], self_collision: bool,

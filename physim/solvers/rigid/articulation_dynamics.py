@@ -28,17 +28,26 @@ from physim.solvers.rigid.layout import (
     COM_WORLD,
     DOF_ARMATURE,
     DOF_DAMPING,
+    DOF_FRICTIONLOSS,
+    DOF_KEEP_COLUMN,
     DOF_LIMIT_HI,
     DOF_LIMIT_LO,
     DOF_LIMITED,
+    DOF_MASS,
+    DOF_MIMIC,
+    DOF_MIMIC_MULTIPLIER,
+    DOF_MIMIC_OFFSET,
     DOF_QPOS,
     DOF_S_ANG,
     DOF_S_LIN,
     DT,
     EXPLICIT_FORCE,
+    EXTERNAL_ANG_IMPULSE,
+    EXTERNAL_IMPULSE,
     FEEDFORWARD,
     FORCE_HI,
     FORCE_LO,
+    FRICTION_IMPULSE,
     GRAVITY_COMP,
     GRAVITY_FORCE,
     GRAVITY_X,
@@ -55,7 +64,6 @@ from physim.solvers.rigid.layout import (
     KP,
     KV,
     LIMIT_IMPULSE,
-    LIMIT_MASS,
     LIMIT_SIGN,
     LIMIT_TARGET,
     LIN_VEL,
@@ -233,8 +241,13 @@ def articulation_velocities(d: ti.template(), env):
             # Acceleration of the centre of mass when qddot = 0 (spatial to classical: + omega x v).
             com_accel = d.link_vec3[env, link, LINK_BIAS_LIN] + bias_ang.cross(com) + omega.cross(
                 d.body_vec3[env, body, LIN_VEL])
-            force = mass * (com_accel - gravity)
-            torque = inertia @ bias_ang + omega.cross(inertia @ omega)
+            # Impulses other solvers handed the link since the last step enter as a force over this substep
+            # (J / dt at the centre of mass, L / dt): the tree answers with dqvel = M^-1 J_link^T [J; L].
+            force = mass * (com_accel - gravity) - d.body_vec3[env, body, EXTERNAL_IMPULSE] / dt
+            torque = inertia @ bias_ang + omega.cross(inertia @ omega) - d.body_vec3[env, body,
+                                                                                      EXTERNAL_ANG_IMPULSE] / dt
+            d.body_vec3[env, body, EXTERNAL_IMPULSE] = vec3(0.0)
+            d.body_vec3[env, body, EXTERNAL_ANG_IMPULSE] = vec3(0.0)
             for a in range(d.link_int[link, LINK_N_DOFS]):
                 i = d.link_dofs[link, a]
                 ang_i, lin_i = _point_jacobian(d, env, i, com)
@@ -295,8 +308,9 @@ def articulation_velocities(d: ti.template(), env):
 
 @ti.func
 def _prepare_limits(d: ti.template(), env, tree):
-    """One-sided rows for dofs at (or about to reach within the substep) a joint limit: sign * qdot >= target,
-    with the column M^-1 e_dof kept for applying the row's impulses."""
+    """The dof's own constraint rows: one-sided rows for dofs at (or about to reach within the substep) a joint
+    limit, sign * qdot >= target; and dry-friction rows (MuJoCo's frictionloss), qdot = 0 with an impulse
+    bounded by +-frictionloss * dt. Both keep the column M^-1 e_dof for applying their impulses."""
     dt = d.params[DT]
     n = d.tree_int[tree, TREE_DOF_COUNT]
     ds = d.tree_int[tree, TREE_DOF_START]
@@ -304,51 +318,97 @@ def _prepare_limits(d: ti.template(), env, tree):
         dof = ds + i
         d.dof_work[env, dof, LIMIT_SIGN] = 0.0
         d.dof_work[env, dof, LIMIT_IMPULSE] = 0.0
+        d.dof_work[env, dof, FRICTION_IMPULSE] = 0.0
+        sign, target = 0.0, 0.0
         if d.dof_int[dof, DOF_LIMITED] != 0:
             q = d.qpos[env, d.dof_int[dof, DOF_QPOS]]
             qd = d.qvel[env, dof]
             gap_low = q - d.dof_model[dof, DOF_LIMIT_LO]
             gap_high = d.dof_model[dof, DOF_LIMIT_HI] - q
-            sign, gap = 1.0, gap_low
+            gap = gap_low
+            sign = 1.0
             if gap_high < gap_low:
                 sign, gap = -1.0, gap_high
-            reach = d.params[MARGIN] + ti.abs(qd) * dt
-            if gap < reach:
-                for k in range(n):
-                    d.dof_work[env, ds + k, SOLVE] = 0.0
-                d.dof_work[env, dof, SOLVE] = 1.0
-                solve_in_place(d, env, tree)
-                for k in range(n):
-                    d.dof_column[env, dof, k] = d.dof_work[env, ds + k, SOLVE]
+            if gap < d.params[MARGIN] + ti.abs(qd) * dt:
                 # Close an open gap within the substep but not cross it; push out of a crossed one gently.
                 target = -gap / dt
                 if gap < 0:
                     target = -0.2 * gap / dt
-                d.dof_work[env, dof, LIMIT_SIGN] = sign
-                d.dof_work[env, dof, LIMIT_TARGET] = target
-                d.dof_work[env, dof, LIMIT_MASS] = 1.0 / d.dof_column[env, dof, i]
+            else:
+                sign = 0.0
+        if sign != 0 or d.dof_int[dof, DOF_KEEP_COLUMN] != 0:
+            for k in range(n):
+                d.dof_work[env, ds + k, SOLVE] = 0.0
+            d.dof_work[env, dof, SOLVE] = 1.0
+            solve_in_place(d, env, tree)
+            for k in range(n):
+                d.dof_column[env, dof, k] = d.dof_work[env, ds + k, SOLVE]
+            d.dof_work[env, dof, LIMIT_SIGN] = sign
+            d.dof_work[env, dof, LIMIT_TARGET] = target
+            d.dof_work[env, dof, DOF_MASS] = 1.0 / d.dof_column[env, dof, i]
 
 
 @ti.func
 def solve_limits(d: ti.template(), env):
-    """One Gauss-Seidel sweep over the active joint-limit rows; returns the largest velocity error, rad/s or m/s."""
+    """One Gauss-Seidel sweep over the active joint-limit and dry-friction rows; returns the largest velocity
+    error, rad/s or m/s."""
     largest_error = 0.0
+    dt = d.params[DT]
     for tree in range(d.int_params[N_TREES]):
         n = d.tree_int[tree, TREE_DOF_COUNT]
         ds = d.tree_int[tree, TREE_DOF_START]
         for i in range(n):
             dof = ds + i
+            # Dry friction: stop the dof with an impulse of at most frictionloss * dt either way (Coulomb
+            # friction in the joint); a dof that still slides is no error.
+            bound = d.dof_model_ext[dof, DOF_FRICTIONLOSS] * dt
+            change = 0.0
+            if bound > 0:
+                old = d.dof_work[env, dof, FRICTION_IMPULSE]
+                wanted = old - d.dof_work[env, dof, DOF_MASS] * d.qvel[env, dof]
+                new = ti.math.clamp(wanted, -bound, bound)
+                if new == wanted:
+                    largest_error = ti.max(largest_error, ti.abs(d.qvel[env, dof]))
+                d.dof_work[env, dof, FRICTION_IMPULSE] = new
+                change = new - old
             sign = d.dof_work[env, dof, LIMIT_SIGN]
             if sign != 0:
+                for k in range(n):
+                    d.qvel[env, ds + k] += change * d.dof_column[env, dof, k]
+                change = 0.0
                 shortfall = d.dof_work[env, dof, LIMIT_TARGET] - sign * d.qvel[env, dof]
                 old = d.dof_work[env, dof, LIMIT_IMPULSE]
-                new = ti.max(old + d.dof_work[env, dof, LIMIT_MASS] * shortfall, 0.0)
+                new = ti.max(old + d.dof_work[env, dof, DOF_MASS] * shortfall, 0.0)
                 if shortfall > 0 or old > 0:
                     largest_error = ti.max(largest_error, ti.abs(shortfall))
                 d.dof_work[env, dof, LIMIT_IMPULSE] = new
+                change = sign * (new - old)
+            if change != 0:
                 for k in range(n):
-                    d.qvel[env, ds + k] += sign * (new - old) * d.dof_column[env, dof, k]
+                    d.qvel[env, ds + k] += change * d.dof_column[env, dof, k]
+            followed = d.dof_int[dof, DOF_MIMIC]
+            if followed >= 0:
+                largest_error = ti.max(largest_error, _solve_coupling(d, env, ds, n, dof, followed))
     return largest_error
+
+
+@ti.func
+def _solve_coupling(d: ti.template(), env, ds, n, dof, followed):
+    """One visit of the equality row q_dof = m q_followed + offset: J = e_dof - m e_followed, so M^-1 J^T is a
+    combination of the two dofs' columns. Drift is pulled back by a fifth per substep, as for limits.
+    Returns the row's velocity error."""
+    dt = d.params[DT]
+    multiplier = d.dof_model_ext[dof, DOF_MIMIC_MULTIPLIER]
+    i, j = dof - ds, followed - ds
+    drift = d.qpos[env, d.dof_int[dof, DOF_QPOS]] - multiplier * d.qpos[env, d.dof_int[followed, DOF_QPOS]] - \
+        d.dof_model_ext[dof, DOF_MIMIC_OFFSET]
+    shortfall = -0.2 * drift / dt - (d.qvel[env, dof] - multiplier * d.qvel[env, followed])
+    inverse_mass = d.dof_column[env, dof, i] - 2.0 * multiplier * d.dof_column[env, dof, j] + multiplier**2 * \
+        d.dof_column[env, followed, j]
+    impulse = shortfall / inverse_mass
+    for k in range(n):
+        d.qvel[env, ds + k] += impulse * (d.dof_column[env, dof, k] - multiplier * d.dof_column[env, followed, k])
+    return ti.abs(shortfall)
 
 
 @ti.func

@@ -131,8 +131,22 @@ class ActuatorSpec:
 
 
 @dataclass(frozen=True)
+class EqualitySpec:
+    """A joint coupled to another: ``q[joint] = multiplier * q[follows] + offset`` (rad or m), held by a
+    constraint row in the solver (URDF ``<mimic>``, MJCF ``<equality><joint>``). Both are one-dof joints of
+    the same articulation."""
+
+    name: str
+    joint: str
+    follows: str
+    multiplier: float = 1.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
 class ArticulationSpec:
-    """A whole robot: links (parents first), actuators, and links merged away by ``merge_fixed_links``.
+    """A whole robot: links (parents first), actuators, links merged away by ``merge_fixed_links``, and
+    joint couplings (``equalities``).
 
     merged_links: name of a removed link -> (index of the link it was merged into, its pose in that link
     as a 4x4 matrix), so that poses of merged links stay reachable by name.
@@ -144,6 +158,7 @@ class ArticulationSpec:
     actuators: tuple[ActuatorSpec, ...] = ()
     merged_links: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
     source: str = ""
+    equalities: tuple[EqualitySpec, ...] = ()
 
     @property
     def joints(self) -> list[JointSpec]:

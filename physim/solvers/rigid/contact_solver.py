@@ -457,8 +457,9 @@ def solve_positions(d: ti.template(), env):
 
 @ti.func
 def store_impulses(d: ti.template(), env):
-    """Keep each point's impulse for the next substep, keyed by the geom it pressed against."""
-    for slot, way in ti.ndrange(d.warm_geom.shape[1], WARM_WAYS):
+    """Keep each point's impulse for the next substep, keyed by the geom it pressed against. (The
+    separating-axis hints after the contact slots are kept: collision updates them.)"""
+    for slot, way in ti.ndrange(d.warm_geom.shape[1] - d.geom_vec3.shape[1], WARM_WAYS):
         d.warm_geom[env, slot, way] = -1
     for contact in range(d.counters[env, CONTACT_COUNT]):
         slot = d.contact_int[env, contact, CONTACT_SLOT]

@@ -12,9 +12,12 @@ from physim.solvers.rigid.layout import (
     AABB_MAX,
     AABB_MIN,
     ANG_VEL,
+    BODY_TREE,
     COM_LOCAL,
     COM_WORLD,
     DT,
+    EXTERNAL_ANG_IMPULSE,
+    EXTERNAL_IMPULSE,
     FIRST_NONFINITE_BODY,
     GEOM_BODY,
     GEOM_POS,
@@ -72,6 +75,10 @@ def integrate_velocities(d: ti.template(), env):
     gravity = ti.Vector([d.params[GRAVITY_X], d.params[GRAVITY_X + 1], d.params[GRAVITY_X + 2]])
     for body in range(d.body_vec3.shape[1]):
         if d.body_inv_mass[body] > 0:
+            # What other solvers handed the body since the last step (links take theirs in joint space).
+            d.body_vec3[env, body, LIN_VEL] += d.body_inv_mass[body] * d.body_vec3[env, body, EXTERNAL_IMPULSE]
+            d.body_vec3[env, body, ANG_VEL] += d.body_inv_inertia_world[env, body] @ d.body_vec3[
+                env, body, EXTERNAL_ANG_IMPULSE]
             d.body_vec3[env, body, LIN_VEL] += gravity * dt
             rotation = quat_to_matrix(d.body_quat[env, body])
             inertia = d.body_model_mat3[body, INERTIA]
@@ -83,6 +90,9 @@ def integrate_velocities(d: ti.template(), env):
             d.body_vec3[env, body, ANG_VEL] = rotation @ omega
         d.body_vec3[env, body, PSEUDO_LIN_VEL] = ti.Vector([0.0, 0.0, 0.0])
         d.body_vec3[env, body, PSEUDO_ANG_VEL] = ti.Vector([0.0, 0.0, 0.0])
+        if d.body_model_int[body, BODY_TREE] < 0:  # consumed (or, on a static body, dropped)
+            d.body_vec3[env, body, EXTERNAL_IMPULSE] = ti.Vector([0.0, 0.0, 0.0])
+            d.body_vec3[env, body, EXTERNAL_ANG_IMPULSE] = ti.Vector([0.0, 0.0, 0.0])
 
 
 @ti.func

@@ -17,8 +17,14 @@ Model (static, shared by all envs) vs state (what a step changes, per env) vs wo
 import taichi as ti
 
 # body_vec3 (B, n_bodies, BODY_VEC3_SLOTS)
-POS, LIN_VEL, ANG_VEL, COM_WORLD, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL = range(6)
-BODY_VEC3_SLOTS = 6
+# EXTERNAL_IMPULSE / EXTERNAL_ANG_IMPULSE: what other solvers (particles) hand the body between rigid steps, a
+# world-frame impulse (N s) through the centre of mass and an angular impulse about it (N m s). They only add
+# to them (atomics); the rigid solver's next substep turns them into velocity (a free body: dv = J / m,
+# dw = I^-1 L; a link, through its tree: dqvel = M^-1 J_link^T [J; L]) and clears them.
+POS, LIN_VEL, ANG_VEL, COM_WORLD, PSEUDO_LIN_VEL, PSEUDO_ANG_VEL, EXTERNAL_IMPULSE, EXTERNAL_ANG_IMPULSE = range(8)
+BODY_VEC3_SLOTS = 8
+# How the rigid solver moves a body (``RigidSolver.body_moves``), for solvers that hand bodies impulses
+MOVES_STATIC, MOVES_FREE, MOVES_LINK = range(3)
 STATE_VEC3_SLOTS = 3  # POS, LIN_VEL, ANG_VEL are state; the rest is work
 # body_model_vec3 (n_bodies, ...): centre of mass in the body frame, m
 COM_LOCAL = 0
@@ -58,7 +64,10 @@ CONTACT_SCALAR_SLOTS = 12
 # k (0 normal, 1 and 2 tangents), row 6 s + 2 k is the Jacobian J (speed of the contact point along the
 # direction per unit qvel of the tree's dofs) and row 6 s + 2 k + 1 is M^-1 J^T (qvel change per unit impulse).
 CONTACT_DOF_ROWS = 12
-# warm_geom / warm_impulse (B, n_slots, WARM_WAYS): a collider point may press on several geoms at once
+# warm_geom / warm_impulse (B, n_slots, WARM_WAYS), n_slots = n_points + 2 n_geoms: slots of the collider points,
+# then of the geoms' capsule crossings (keyed by the geom pressed against, holding the impulse), then per geom a
+# the separating-axis hints of its polytope pairs (keyed by geom b; warm_impulse x holds the face index).
+# A collider point may press on several geoms at once
 # (a box corner on the floor and against a wall): it keeps one warm-start impulse per geom it touches.
 WARM_WAYS = 4
 # ---- articulations (trees of links in generalized coordinates); every link is also a body.
@@ -80,12 +89,17 @@ LINK_VEC3_SLOTS = 3
 JOINT_TYPE, JOINT_QPOS, JOINT_DOF = range(3)
 JOINT_INT_SLOTS = 3
 JOINT_AXIS, JOINT_ANCHOR = range(2)
-# dof_int (n_dofs, ...): DOF_QPOS is the qpos index of a one-dof joint's coordinate (-1 for ball/free dofs)
-DOF_TREE, DOF_QPOS, DOF_LIMITED = range(3)
-DOF_INT_SLOTS = 3
+# dof_int (n_dofs, ...): DOF_QPOS is the qpos index of a one-dof joint's coordinate (-1 for ball/free dofs);
+# DOF_MIMIC the dof it is coupled to (q = multiplier q_mimic + offset; -1: none); DOF_KEEP_COLUMN whether the
+# dof's M^-1 column is needed every substep (dry friction, couplings)
+DOF_TREE, DOF_QPOS, DOF_LIMITED, DOF_MIMIC, DOF_KEEP_COLUMN = range(5)
+DOF_INT_SLOTS = 5
 # dof_model (n_dofs, ...)
 DOF_DAMPING, DOF_ARMATURE, DOF_LIMIT_LO, DOF_LIMIT_HI = range(4)
 DOF_MODEL_SLOTS = 4
+# dof_model_ext (n_dofs, ...): dry friction (frictionloss), N m or N; the coupling's multiplier and offset
+DOF_FRICTIONLOSS, DOF_MIMIC_MULTIPLIER, DOF_MIMIC_OFFSET = range(3)
+DOF_MODEL_EXT_SLOTS = 4
 # dof_control (B, n_dofs, ...): the actuator force is clamp(KP (TARGET_POS - q) + KV (TARGET_VEL - qdot)
 # + FEEDFORWARD, FORCE_LO, FORCE_HI), plus GRAVITY_COMP times the dof's share of gravity; the force applied
 # in the last substep is written back to APPLIED_FORCE.
@@ -94,9 +108,11 @@ DOF_CONTROL_SLOTS = 9
 # dof_vec3 (B, n_dofs, ...): the dof's motion axis as a spatial vector at the world origin
 DOF_S_ANG, DOF_S_LIN = range(2)
 # dof_work (B, n_dofs, ...)
+# DOF_MASS is 1 / (M^-1)_dd, the effective mass of the dof's own rows (limit, dry friction); those rows keep
+# the column M^-1 e_dof in dof_column while active.
 (BIAS_FORCE, GRAVITY_FORCE, SOLVE, EXPLICIT_FORCE, IMPLICIT_KP, IMPLICIT_KV, PSEUDO_QVEL, LIMIT_SIGN, LIMIT_TARGET,
- LIMIT_MASS, LIMIT_IMPULSE) = range(11)
-DOF_WORK_SLOTS = 11
+ DOF_MASS, LIMIT_IMPULSE, FRICTION_IMPULSE) = range(12)
+DOF_WORK_SLOTS = 12
 # counters (B, ...)
 CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS = range(5)
 N_COUNTERS = 5
@@ -120,7 +136,7 @@ def nd(dtype, ndim: int):
 BODY_INT_S, TREE_INT_S, LINK_INT_S, JOINT_INT_S, DOF_INT_S, LINK_DOFS_S, INT_PARAMS_S, BROADPHASE_S = range(8)
 N_INT_SECTIONS = 8
 # art_vec4 (3, rows, 2): links (LINK_POS_MASS, LINK_QUAT), joints (axis, anchor; w unused), dofs (DOF_MODEL
-# scalars in slot 0)
+# scalars in slot 0, DOF_MODEL_EXT scalars in slot 1)
 LINK_S, JOINT_S, DOF_S = range(3)
 # q_state (B, 3, width): qpos, qvel, and the trees' mass matrices / Cholesky factors
 QPOS_S, QVEL_S, MATRIX_S = range(3)
@@ -214,6 +230,7 @@ class RigidArrays:
         self.link_model_vec4 = View(art_vec4, (LINK_S, None, None))
         self.joint_vec3 = View(art_vec4, (JOINT_S, None, None), xyz=True)
         self.dof_model = View(art_vec4, (DOF_S, None, 0), component=True)
+        self.dof_model_ext = View(art_vec4, (DOF_S, None, 1), component=True)
         self.qpos = View(q_state, (None, QPOS_S, None))
         self.qvel = View(q_state, (None, QVEL_S, None))
         self.tree_matrix = View(q_state, (None, MATRIX_S, None))

@@ -142,7 +142,7 @@ class RigidSolver:
                       L.INT_PARAMS_S: int_params[None], L.BROADPHASE_S: broadphase[:, None]}
         vec4_tables = {L.LINK_S: art.link_model_vec4,
                        L.JOINT_S: np.concatenate([art.joint_vec3, np.zeros(art.joint_vec3.shape[:2] + (1,))], -1),
-                       L.DOF_S: art.dof_model[:, None, :]}
+                       L.DOF_S: np.stack([art.dof_model, art.dof_model_ext], 1)}
         self._model = dict(
             body_inv_mass=upload(model.body_inv_mass, scalar_type(f)),
             body_model_vec3=upload(model.body_model_vec3, vec3, 1),
@@ -199,7 +199,7 @@ class RigidSolver:
         batch, f = self.n_batch, scalar_type(self.float_type)
         self.contact_capacity = capacity
         self._launch = None  # the arrays change: the prepared launch is rebuilt on the next step
-        n_slots = self.n_points + self.n_geoms
+        n_slots = self.n_points + 2 * self.n_geoms  # see layout: points, capsule crossings, axis hints
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
             contact_int=ti.ndarray(ti.i32, (batch, capacity, L.CONTACT_INT_SLOTS)),
@@ -295,6 +295,7 @@ class RigidSolver:
         return dict(pos=body_vec3[:, :, L.POS].copy(), quat=read(self._state["body_quat"]),
                     q_state=read(self._state["q_state"]), dof_scalar=read(self._work["dof_scalar"]),
                     lin_vel=body_vec3[:, :, L.LIN_VEL].copy(), ang_vel=body_vec3[:, :, L.ANG_VEL].copy(),
+                    external_impulse=body_vec3[:, :, [L.EXTERNAL_IMPULSE, L.EXTERNAL_ANG_IMPULSE]].copy(),
                     warm_geom=read(self._contacts["warm_geom"]),
                     warm_impulse=read(self._contacts["warm_impulse"]),
                     sweep_order=read(self._work["sweep_order"]))
@@ -303,6 +304,7 @@ class RigidSolver:
         body_vec3 = read(self._state["body_vec3"])
         body_vec3[:, :, L.POS], body_vec3[:, :, L.LIN_VEL], body_vec3[:, :, L.ANG_VEL] = (
             state["pos"], state["lin_vel"], state["ang_vel"])
+        body_vec3[:, :, [L.EXTERNAL_IMPULSE, L.EXTERNAL_ANG_IMPULSE]] = state.get("external_impulse", 0.0)
         write(self._state["body_vec3"], body_vec3)
         write(self._state["body_quat"], np.asarray(state["quat"], self.float_type))
         for name, array in (("q_state", self._state["q_state"]), ("dof_scalar", self._work["dof_scalar"])):
@@ -431,6 +433,26 @@ class RigidSolver:
                 body_vec3[envs, body, L.LIN_VEL] = values - np.cross(body_vec3[envs, body, L.ANG_VEL], arm)
             write(self._state["body_vec3"], body_vec3)
         self._forget_contacts(envs)
+
+    def add_body_impulse(self, body: int, impulse: np.ndarray, angular_impulse: np.ndarray,
+                         envs: np.ndarray) -> None:
+        """Hand one body a world-frame impulse through its centre of mass (N s) and an angular impulse about
+        it (N m s), (len(envs), 3) each, as particle solvers do: the next step turns them into velocity (for a
+        link, through its tree). Static bodies take nothing."""
+        body_vec3 = read(self._state["body_vec3"])
+        body_vec3[envs, body, L.EXTERNAL_IMPULSE] += impulse
+        body_vec3[envs, body, L.EXTERNAL_ANG_IMPULSE] += angular_impulse
+        write(self._state["body_vec3"], body_vec3)
+
+    def body_moves(self) -> np.ndarray:
+        """Per body, how the rigid solver moves it: ``MOVES_STATIC`` (never: impulses on it are dropped),
+        ``MOVES_FREE`` (a free body) or ``MOVES_LINK`` (a link moved by joints), int32."""
+        moves = np.full(max(self.n_bodies, 1), L.MOVES_STATIC, np.int32)
+        moves[: self.n_free_bodies][self.model.body_inv_mass[: self.n_free_bodies] > 0] = L.MOVES_FREE
+        for index, link in enumerate(self.art.link_bodies):
+            if link.movable:
+                moves[self.n_free_bodies + index] = L.MOVES_LINK
+        return moves
 
     def _origin_arm(self, body: int, envs: np.ndarray) -> np.ndarray:
         """Vector from the centre of mass to the body frame origin, world frame, (len(envs), 3)."""
