@@ -27,16 +27,19 @@ def steps(scene, n):
 
 @pytest.fixture(scope="module")
 def tank():
-    """A 0.2 m x 0.2 m tank filled 0.16 m deep (800 particles), run for 1 s."""
+    """A 0.2 m x 0.2 m tank filled 0.16 m deep (800 particles), run for 0.5 s (its particles' velocities
+    then kept), then to 1 s."""
     scene, (water,) = sph_scene((ps.morphs.Box(lower=(-0.1, -0.1, 0.0), upper=(0.1, 0.1, 0.16)),
                                  ps.materials.SPH.Liquid()))
     start = water.get_particles_pos()
-    steps(scene, 200)
-    return scene, water, start
+    steps(scene, 100)
+    half_second_velocities = water.get_particles_vel()
+    steps(scene, 100)
+    return scene, water, start, half_second_velocities
 
 
 def test_particles_add_up_to_rho_times_sampled_volume_and_keep_it(tank):
-    scene, water, _ = tank
+    scene, water, _, _ = tank
     assert water.n_particles == 10 * 10 * 8
     assert water.mass == pytest.approx(1000.0 * 0.2 * 0.2 * 0.16, rel=1e-9)
     solver = scene._particle_solvers["SPH"]
@@ -44,30 +47,55 @@ def test_particles_add_up_to_rho_times_sampled_volume_and_keep_it(tank):
     assert water.get_n_active() == water.n_particles  # nothing lost after 1 s
 
 
-def test_liquid_at_rest_stays_level_at_rest_density(tank):
-    scene, water, start = tank
+def test_liquid_at_rest_stays_level_still_and_at_rest_density(tank):
+    scene, water, start, half_second_velocities = tank
     x = water.get_particles_pos()
     assert np.all(np.isfinite(x))
     rho = scene._particle_solvers["SPH"].densities()[0]
     # Particles deeper than one support radius have full neighbourhoods: their density is the solver's
-    # business, and DFSPH holds the mean error under max_density_error (0.1 %); 1 % is the issue's bound.
+    # business, and DFSPH holds the mean error under max_density_error (0.01 %; measured 0.012 %, at most
+    # 0.05 %); 1 % is the issue's bound, for the mean and for every deep particle.
     deep = x[:, 2] < x[:, 2].max() - 2 * SIZE
     assert abs(rho[deep].mean() / 1000.0 - 1.0) < 0.01
-    # Level: the surface layer's heights spread by less than half a particle, and the liquid's centre of
-    # mass sinks by less than half a particle (the liquid is not compressed; boundary layers settle).
+    assert np.abs(rho[deep] / 1000.0 - 1.0).max() < 0.01
+    # Level: the surface layer's heights spread by less than half a particle. The liquid sampled at rest
+    # density holds its pressure without compressing or settling into the walls (they mirror it), so its
+    # centre of mass stays within a tenth of a particle (2 mm; measured 0.05 mm) of where it started.
     surface = x[:, 2] > np.percentile(x[:, 2], 90)
     assert x[surface, 2].std() < 0.5 * SIZE
-    assert start[:, 2].mean() - x[:, 2].mean() < 0.5 * SIZE
+    assert abs(start[:, 2].mean() - x[:, 2].mean()) < 0.1 * SIZE
     assert np.abs(x[:, :2].mean(axis=0)).max() < 0.1 * SIZE  # no drift sideways
-    # Still: no flow. Particle-level noise remains (about 0.07 m/s at this coarse resolution; see the
-    # solver's notes): a flow of the whole liquid would show in the mean velocity, which must stay near 0.
+    # Still: hydrostatic balance from the first step, no flow and no particle-level trembling. The issue's
+    # "still" read as an RMS speed under 5 mm/s (a particle moving that fast would cross its own size in
+    # 4 s); measured 0.3 mm/s at 0.5 s. Later the sampling lattice rearranges (see the slow test below), so
+    # at 1 s only the flow of the whole liquid must stay near 0 (mean velocity; measured 0.4 mm/s).
+    assert np.sqrt((half_second_velocities**2).sum(axis=1).mean()) < 0.005
     v = water.get_particles_vel()
-    assert np.linalg.norm(v.mean(axis=0)) < 0.02
-    assert np.linalg.norm(v, axis=1).mean() < 0.15
+    assert np.linalg.norm(v.mean(axis=0)) < 0.005
+
+
+@pytest.mark.slow
+def test_liquid_at_rest_settles_still_after_its_lattice_rearranges():
+    """A liquid sampled on a cubic lattice holds still at first, but the lattice is not SPH's stable packing
+    under pressure: within the first second round-off grows into a rearrangement, whose released energy the
+    velocity smoothing must damp (measured RMS speeds: 8.6 mm/s at 1 s, 5.1 mm/s at 2 s, 1.2 mm/s at 5 s)."""
+    scene, (water,) = sph_scene((ps.morphs.Box(lower=(-0.1, -0.1, 0.0), upper=(0.1, 0.1, 0.16)),
+                                 ps.materials.SPH.Liquid()))
+    start = water.get_particles_pos()
+    steps(scene, 1000)  # 5 s
+    x, v = water.get_particles_pos(), water.get_particles_vel()
+    assert np.sqrt((v**2).sum(axis=1).mean()) < 0.005
+    rho = scene._particle_solvers["SPH"].densities()[0]
+    deep = x[:, 2] < x[:, 2].max() - 2 * SIZE
+    assert abs(rho[deep].mean() / 1000.0 - 1.0) < 0.01
+    # The rearranged packing is a little looser: the centre of mass has sunk by no more than a tenth of a
+    # particle (measured 0.29 mm).
+    assert abs(start[:, 2].mean() - x[:, 2].mean()) < 0.1 * SIZE
 
 
 def test_a_light_body_floats_and_a_heavy_one_sinks():
-    scene, (water, light, heavy) = sph_scene(
+    scene, (_, water, light, heavy) = sph_scene(
+        (ps.morphs.Plane(), None),  # the rigid bodies' floor (the liquid's is the domain's)
         (ps.morphs.Box(lower=(-0.15, -0.15, 0.0), upper=(0.15, 0.15, 0.16)), ps.materials.SPH.Liquid()),
         (ps.morphs.Box(size=(0.1, 0.1, 0.06), pos=(-0.06, 0.0, 0.22)), ps.materials.Rigid(rho=500)),
         (ps.morphs.Box(size=(0.06, 0.06, 0.06), pos=(0.08, 0.0, 0.22)), ps.materials.Rigid(rho=3000)),
@@ -83,8 +111,8 @@ def test_a_light_body_floats_and_a_heavy_one_sinks():
     surface = 0.16 + 0.1 * 0.1 * 0.03 / (0.3 * 0.3)
     assert np.mean(heights) == pytest.approx(surface + 0.5 * SIZE, abs=SIZE)
     # The heavy box (three times water's density) goes down and ends on the floor, held off it by the
-    # liquid's boundary layer no more than about a particle.
-    assert heavy.get_pos()[2] < 0.03 + 1.5 * SIZE
+    # liquid's boundary layer no more than about a particle (and not below it: the floor holds it).
+    assert 0.03 - 0.1 * SIZE < heavy.get_pos()[2] < 0.03 + 1.5 * SIZE
     assert np.all(np.isfinite(water.get_particles_pos()))
 
 
@@ -146,6 +174,7 @@ def test_state_round_trip_replays_exactly():
     (lambda: ps.options.SPHOptions(max_density_error=0.5), "SPHOptions.max_density_error"),
     (lambda: ps.options.SPHOptions(lower_bound=(0, 0, 0), upper_bound=(1, 1, 0)), "SPHOptions.upper_bound"),
     (lambda: ps.options.SPHOptions(max_iterations=0), "SPHOptions.max_iterations"),
+    (lambda: ps.options.SPHOptions(velocity_smoothing=0.6), "SPHOptions.velocity_smoothing"),
     (lambda: ps.materials.SPH.Liquid(rho=0), "Liquid.rho"),
     (lambda: ps.materials.SPH.Liquid(viscosity=-1), "Liquid.viscosity"),
     (lambda: ps.morphs.Nozzle(direction=(0, 0, 0)), "Nozzle.direction"),

@@ -5,8 +5,8 @@ A boundary particle b stands for a volume ``V_b`` and adds ``rho0_i V_b W(x_i - 
 density, as a liquid particle at rest density would. ``V_b = 1 / sum_k W(x_b - x_k)`` over the boundary
 particles of its body, so a densely or unevenly sampled surface still counts as one layer of solid.
 
-The domain walls need no particles stored: the space outside the domain is a ghost lattice of the liquid's
-own spacing summed in the kernel (``stages.wall_fraction``), so liquid sampled against a wall starts exactly
+The domain walls need no particles stored: they are mirrors, each liquid particle near a wall having an
+image across it (``stages.gather_neighbours_and_density``), so liquid sampled against a wall starts exactly
 at rest density, as in the bulk.
 """
 

@@ -130,15 +130,11 @@ def place_boundary_kernel(b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_vec3: n
 
 
 @ti.kernel
-def apply_impulses_kernel(body_impulse: nd(vec3, 3), body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2),
-                          body_inv_mass: nd(None, 1), body_model_mat3: nd(mat3, 2)):
-    """Give each rigid body the impulse the liquid's pressure put on it, then clear the tally."""
+def apply_impulses_kernel(body_impulse: nd(vec3, 3), body_vec3: nd(vec3, 3)):
+    """Hand each rigid body the impulse the liquid's pressure put on it (to the rigid solver's accumulator: the
+    next rigid step turns it into velocity, a link's through its tree), then clear the tally."""
     for env, body in ti.ndrange(body_impulse.shape[0], body_impulse.shape[1]):
-        inv_mass = body_inv_mass[body]
-        if inv_mass > 0.0:
-            rotation = quat_to_matrix(body_quat[env, body])
-            inv_inertia = rotation @ body_model_mat3[body, RL.INV_INERTIA] @ rotation.transpose()
-            body_vec3[env, body, RL.LIN_VEL] += inv_mass * body_impulse[env, body, L.LINEAR]
-            body_vec3[env, body, RL.ANG_VEL] += inv_inertia @ body_impulse[env, body, L.ANGULAR]
+        body_vec3[env, body, RL.EXTERNAL_IMPULSE] += body_impulse[env, body, L.LINEAR]
+        body_vec3[env, body, RL.EXTERNAL_ANG_IMPULSE] += body_impulse[env, body, L.ANGULAR]
         body_impulse[env, body, L.LINEAR] = vec3(0.0)
         body_impulse[env, body, L.ANGULAR] = vec3(0.0)

@@ -9,12 +9,13 @@ nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particl
     particle state   x, v (B, n) vec3: position m, velocity m/s; active (B, n) i32: 1 when the particle takes
                      part (an emitter's reserved particles wait inactive)
     particle work    p_work (B, n, N_P_WORK): density, DFSPH factor, stiffnesses; p_vec3 (B, n, N_P_VEC3):
-                     velocity change of the non-pressure forces, gradient of the walls' boundary volume fraction
+                     velocity change of the non-pressure forces
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
     search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count;
                      cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
                      vec3: particles in cell order; neighbours (B, n, K) i32: liquid indices < n, boundary
-                     ones n + b; neighbour_grad (B, n, K) vec3: the kernel gradient of each pair, 1/m^4, kept
+                     ones n + b, wall images past them (N_IMAGE_CODES);
+                     neighbour_grad (B, n, K) vec3: the kernel gradient of each pair, 1/m^4, kept
                      for the solves' iterations (positions do not change within a substep)
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
                      gave each rigid body this substep
@@ -31,8 +32,8 @@ N_P_PARAMS = 4
 DENSITY, FACTOR, STIFFNESS, DENSITY_KAPPA, DIVERGENCE_KAPPA = range(5)
 N_P_WORK = 5
 # p_vec3 (B, n, ...)
-DV, WALL_GRAD = range(2)
-N_P_VEC3 = 2
+DV = 0
+N_P_VEC3 = 1
 # b_vec3 (B, nb, ...)
 B_POS, B_VEL, B_ARM = range(3)
 N_B_VEC3 = 3
@@ -50,11 +51,14 @@ N_STATS = 3
 # params (float)
 LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z = range(6)
 ORIGIN_X, ORIGIN_Y, ORIGIN_Z, CELL_SIZE, SUPPORT, KERNEL_SCALE = range(6, 12)
-GRAVITY_X, GRAVITY_Y, GRAVITY_Z, PARTICLE_SIZE = range(12, 16)
-N_PARAMS = 16
+GRAVITY_X, GRAVITY_Y, GRAVITY_Z, PARTICLE_SIZE, XSPH = range(12, 17)
+N_PARAMS = 17
 # int_params
 GRID_X, GRID_Y, GRID_Z, N_LIQUID, N_BOUNDARY, MAX_NEIGHBOURS = range(6)
 N_INT_PARAMS = 6
+# Neighbour entries past the boundary particles are wall images: n + nb + j * N_IMAGE_CODES + code, code
+# a base-3 digit per axis (0 not reflected, 1 across the lower wall, 2 across the upper one).
+N_IMAGE_CODES = 27
 # The divergence solve leaves particles with fewer neighbours than this alone: near a free surface the
 # compression rate is not meaningful (Bender & Koschier 2017, as SPlisHSPlasH does).
 MIN_DIVERGENCE_NEIGHBOURS = 20

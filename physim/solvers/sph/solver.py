@@ -13,10 +13,14 @@ host decides when to stop. Rigid bodies couple two ways: the liquid sees them th
 placed from their pose and velocity each substep, and they receive the pressure impulses on those particles
 (see ``attach_rigid``).
 
-Known limits (measured, see tests/test_sph.py): a liquid released at rest without hydrostatic pressure
-falls and rebounds for its first steps, and the energy of that start decays slowly (particle speeds of
-about 0.07 m/s remain after 1 s in a 0.2 m tank at 2 cm particles); the layer touching a wall settles up to
-half a particle into the wall's boundary layer; a rigid body floats up to one particle_size high.
+A liquid sampled at rest density on its lattice holds still from the first step (the walls mirror it, so
+hydrostatic pressure needs no settling); the lattice is not SPH's stable packing under pressure, though,
+and after about a second it rearranges, the XSPH smoothing damping what that releases (tests/test_sph.py).
+
+Known limits (measured, see tests/test_sph.py): a rigid body floats up to one particle_size high (its
+Akinci boundary pushes with the particle's stiffness only, as the domain walls once did); the solve's
+iterations grow with the liquid's depth in particles (about 27 per substep for a column 8 deep at the
+default tolerance).
 """
 
 import math
@@ -24,6 +28,7 @@ import math
 import numpy as np
 import taichi as ti
 
+from physim.errors import InvalidValueError
 from physim.options import SimOptions, SPHOptions
 from physim.solvers.particles import ParticleBodySpec
 from physim.solvers.sph import boundary
@@ -39,6 +44,12 @@ BOUNDARY_SPACING = 0.75
 # The pressure solve runs at least this many iterations (as SPlisHSPlasH does): one iteration's error is
 # measured before its correction, so two make sure the correction was looked at.
 MIN_DENSITY_ITERATIONS = 2
+# The constant-density solve starts from this fraction of the last substep's stiffness (SPlisHSPlasH's DFSPH
+# warm start takes half). The whole of it overshoots where the liquid moved on, and undoing the overshoot kept
+# a resting tank trembling at 5-10 mm/s (measured); from a little below, the iterations approach the solution
+# from one side. 0.8 keeps that tank as still as 0.5 does (0.1 mm/s at 0.4 s) in about half the iterations
+# (15 against 27 per substep).
+DENSITY_WARM_START = 0.8
 
 
 class SPHSolver:
@@ -81,6 +92,7 @@ class SPHSolver:
         params[L.ORIGIN_X:L.ORIGIN_Z + 1] = lower - h
         params[[L.CELL_SIZE, L.SUPPORT, L.KERNEL_SCALE, L.PARTICLE_SIZE]] = (h, h, self.kernel_scale, size)
         params[L.GRAVITY_X:L.GRAVITY_Z + 1] = self.sim_options.gravity
+        params[L.XSPH] = opts.velocity_smoothing
         self.initial_x = np.concatenate([b.positions for b in bodies]).astype(f) if bodies else np.zeros((0, 3), f)
         self.initial_active = np.concatenate(
             [np.ones(len(b.positions), np.int32) if b.active is None else np.asarray(b.active, np.int32)
@@ -93,6 +105,10 @@ class SPHSolver:
         f, scalar = self.float_type, scalar_type(self.float_type)
         n, batch, nb = self.n_particles, self.n_batch, len(local)
         self.n_boundary = nb
+        if (n + nb) * L.N_IMAGE_CODES >= 2**31:
+            raise InvalidValueError(f"SPHOptions.particle_size: {n} liquid and {nb} boundary particles are more than "
+                                    f"the neighbour lists can index ({2**31 // L.N_IMAGE_CODES} in all); enlarge "
+                                    f"particle_size, got {self.options.particle_size!r}")
         int_params = np.array([*self.grid_shape, n, nb, self.options.max_neighbours], np.int32)
         n_cells = int(np.prod(self.grid_shape))
         nb_alloc = max(nb, 1)
@@ -159,9 +175,7 @@ class SPHSolver:
                                      body_vec3=rigid_state["body_vec3"], body_quat=rigid_state["body_quat"],
                                      body_model_vec3=rigid_model["body_model_vec3"])
         self._apply = PreparedKernel(K.apply_impulses_kernel, body_impulse=self._work["body_impulse"],
-                                     body_vec3=rigid_state["body_vec3"], body_quat=rigid_state["body_quat"],
-                                     body_inv_mass=rigid_model["body_inv_mass"],
-                                     body_model_mat3=rigid_model["body_model_mat3"])
+                                     body_vec3=rigid_state["body_vec3"])
 
     # ------------------------------------------------------------------ step
     def substeps(self) -> int:
@@ -204,7 +218,7 @@ class SPHSolver:
                 if stages[K.DIVERGENCE](dt=dt, warm_scale=1.0) <= opts.max_divergence_error:
                     break
         stages[K.FORCES](dt=dt, warm_scale=1.0)
-        stages[K.WARM_DENSITY](dt=dt, warm_scale=(previous / dt) ** 2)
+        stages[K.WARM_DENSITY](dt=dt, warm_scale=DENSITY_WARM_START * (previous / dt) ** 2)
         density_iterations = 0
         while density_iterations < opts.max_iterations:
             density_iterations += 1
