@@ -22,8 +22,8 @@ from physim.options import MPMOptions, SimOptions
 from physim.scene.mpm_materials import MPMMaterial
 from physim.solvers.mpm import layout as L  # noqa: N812 - read as a namespace of slot names
 from physim.solvers.mpm.stages import g2p, gather_grid_update, grid_update, p2g, p2g_private, particle_stress
-from physim.solvers.particles import ParticleBodySpec
-from physim.utils.arrays import read, scalar_type, upload, write
+from physim.solvers.particles import ParticleBodySpec, ParticleStore
+from physim.utils.arrays import scalar_type, upload
 from physim.utils.launch import PreparedKernel
 from physim.utils.tmath import is_finite
 
@@ -149,7 +149,7 @@ def _optimizing_compiler(active: bool = True):
         config.advanced_optimization, config.cfg_optimization = before
 
 
-class MPMSolver:
+class MPMSolver(ParticleStore):
     """Owns every MPM particle of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
 
     def __init__(self, sim_options: SimOptions, options: MPMOptions) -> None:
@@ -290,21 +290,3 @@ class MPMSolver:
         state["Jp"][envs] = 1.0
         self.set_state(state)
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {key: read(array) for key, array in self._state.items()}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        for key, array in self._state.items():
-            write(array, state[key])
-
-    # ------------------------------------------------------------------ per-body access
-    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
-        """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
-        start, stop = self.starts[body], self.starts[body + 1]
-        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
-
-    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
-        start, stop = self.starts[body], self.starts[body + 1]
-        array = read(self._state[quantity])
-        array[np.ix_(envs, np.arange(start, stop))] = values
-        write(self._state[quantity], array)

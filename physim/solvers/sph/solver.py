@@ -30,7 +30,7 @@ import taichi as ti
 
 from physim.errors import InvalidValueError
 from physim.options import SimOptions, SPHOptions
-from physim.solvers.particles import ParticleBodySpec
+from physim.solvers.particles import ParticleBodySpec, ParticleStore
 from physim.solvers.sph import boundary
 from physim.solvers.sph import kernels as K  # noqa: N812
 from physim.solvers.sph import layout as L  # noqa: N812
@@ -52,7 +52,7 @@ MIN_DENSITY_ITERATIONS = 2
 DENSITY_WARM_START = 0.8
 
 
-class SPHSolver:
+class SPHSolver(ParticleStore):
     """Owns every SPH particle of a scene. ``build`` once, then ``step``; getters and setters move numpy data."""
 
     def __init__(self, sim_options: SimOptions, options: SPHOptions) -> None:
@@ -289,14 +289,3 @@ class SPHSolver:
         work[:, :n, L.DENSITY_KAPPA:L.DIVERGENCE_KAPPA + 1] = state["kappa"]
         write(self._work["p_work"], work)
 
-    # ------------------------------------------------------------------ per-body access
-    def get_particles(self, body: int, quantity: str, envs: np.ndarray) -> np.ndarray:
-        """Positions (``"x"``) or velocities (``"v"``) of one body's particles, (len(envs), n, 3), float64."""
-        start, stop = self.starts[body], self.starts[body + 1]
-        return read(self._state[quantity])[envs, start:stop].astype(np.float64)
-
-    def set_particles(self, body: int, quantity: str, values: np.ndarray, envs: np.ndarray) -> None:
-        start, stop = self.starts[body], self.starts[body + 1]
-        array = read(self._state[quantity])
-        array[np.ix_(envs, np.arange(start, stop))] = values
-        write(self._state[quantity], array)
