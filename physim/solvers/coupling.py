@@ -75,6 +75,32 @@ def _project(velocity, body_velocity, normal, friction):
     return body_velocity + keep * tangential
 
 
+@ti.func
+def _meet_geoms(r: ti.template(), coupled_geoms: ti.template(), body_moves: ti.template(),
+                body_impulse: ti.template(), env, position, velocity, mass, tally: ti.template()):
+    """A grid node meets every coupled geom in turn. ``tally``: add up the impulses it would give the bodies
+    (the node is left as it is). Otherwise: return its velocity after meeting them, projected against each."""
+    result = velocity
+    for n in range(coupled_geoms.shape[0]):
+        geom = coupled_geoms[n]
+        hit, body, arm, normal, body_velocity = _node_contact(r, geom, env, position, result)
+        if hit:
+            new_velocity = _project(result, body_velocity, normal, r.geom_model_scalar[geom, R.FRICTION])
+            if ti.static(tally):
+                moves = body_moves[body]
+                impulse = mass * (velocity - new_velocity)  # N s, on the body
+                if moves == R.MOVES_FREE:
+                    body_impulse[env, body, 0] += impulse
+                    body_impulse[env, body, 1] += arm.cross(impulse)
+                    body_impulse[env, body, 2][0] += mass
+                elif moves != R.MOVES_STATIC:  # a link: the rigid solver answers through the tree next step
+                    r.body_vec3[env, body, R.EXTERNAL_IMPULSE] += impulse
+                    r.body_vec3[env, body, R.EXTERNAL_ANG_IMPULSE] += arm.cross(impulse)
+            else:
+                result = new_velocity
+    return result
+
+
 @ti.kernel
 def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(ti.i32, 1),
                  body_impulse: nd(vec3, 3), body_moves: nd(ti.i32, 1), body_inv_mass: nd(None, 1),
@@ -85,7 +111,8 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2), params: nd(None, 1),
                  serial: ti.template()):
     """Three passes: impulses the nodes would give the bodies; the bodies' share of them; nodes projected
-    against the bodies' new velocities."""
+    against the bodies' new velocities. (The array bundle is a compile-time object: it must go straight into
+    each call.)"""
     dx = mpm_params[M.DX]
     origin = vec3(mpm_params[M.ORIGIN_X], mpm_params[M.ORIGIN_Y], mpm_params[M.ORIGIN_Z])
     # Atomic sums of impulses in a varying order vary in the last bit: serial when runs must be bit-identical.
@@ -93,27 +120,11 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
     for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
         mass = grid[env, i, j, k][3]
         if mass > 0:
-            position, velocity = origin + vec3(i, j, k) * dx, grid[env, i, j, k].xyz
-            for n in range(coupled_geoms.shape[0]):
-                # The bundle is a compile-time object: it must go straight into the call.
-                geom = coupled_geoms[n]
-                hit, body, arm, normal, body_velocity = _node_contact(
-                    RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
-                               geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
-                               geom_vec3, geom_rot, geom_margin, params),
-                    geom, env, position, velocity)
-                moves = body_moves[body]
-                if hit and moves != R.MOVES_STATIC:
-                    new_velocity = _project(velocity, body_velocity, normal,
-                                            geom_model_scalar[geom, R.FRICTION])
-                    impulse = mass * (velocity - new_velocity)  # N s, on the body
-                    if moves == R.MOVES_FREE:
-                        body_impulse[env, body, 0] += impulse
-                        body_impulse[env, body, 1] += arm.cross(impulse)
-                        body_impulse[env, body, 2][0] += mass
-                    else:  # a link: to the rigid solver, which answers through the tree at its next step
-                        body_vec3[env, body, R.EXTERNAL_IMPULSE] += impulse
-                        body_vec3[env, body, R.EXTERNAL_ANG_IMPULSE] += arm.cross(impulse)
+            _meet_geoms(RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                                  geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat,
+                                  body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, params),
+                        coupled_geoms, body_moves, body_impulse, env, origin + vec3(i, j, k) * dx,
+                        grid[env, i, j, k].xyz, mass, True)
     for env, body in ti.ndrange(body_impulse.shape[0], body_impulse.shape[1]):
         # Nodes and body meet as in a perfectly plastic collision: with M kg of nodes at velocity v_n and a
         # body of m kg at v_b, the body takes m M / (m + M) (v_n - v_b), the fraction m / (m + M) of what the
@@ -130,18 +141,12 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
     for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
         mass = grid[env, i, j, k][3]
         if mass > 0:
-            position, velocity = origin + vec3(i, j, k) * dx, grid[env, i, j, k].xyz
-            for n in range(coupled_geoms.shape[0]):
-                # The bundle is a compile-time object: it must go straight into the call.
-                geom = coupled_geoms[n]
-                hit, body, arm, normal, body_velocity = _node_contact(
-                    RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
-                               geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
-                               geom_vec3, geom_rot, geom_margin, params),
-                    geom, env, position, velocity)
-                if hit:
-                    velocity = _project(velocity, body_velocity, normal,
-                                        geom_model_scalar[geom, R.FRICTION])
+            velocity = _meet_geoms(
+                RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                          geom_model_vec3, geom_model_quat, planes, body_vec3, body_quat, body_inv_inertia_world,
+                          geom_vec3, geom_rot, geom_margin, params),
+                coupled_geoms, body_moves, body_impulse, env, origin + vec3(i, j, k) * dx, grid[env, i, j, k].xyz,
+                mass, False)
             grid[env, i, j, k] = vec4(velocity, mass)
 
 
