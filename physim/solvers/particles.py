@@ -63,6 +63,19 @@ class ParticleStore:
     _state: dict[str, Any]
     starts: np.ndarray
 
+    def _lay_out_bodies(self, bodies: list[ParticleBodySpec], n_envs: int) -> list[int]:
+        """Record the bodies, the env count, and where each body's particles start; returns their counts."""
+        from physim.backend import runtime
+
+        self.float_type = runtime().np_float
+        self.bodies = list(bodies)
+        self.n_envs, self.n_batch = n_envs, max(n_envs, 1)
+        counts = [len(b.positions) for b in bodies]
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.n_particles = int(self.starts[-1])
+        self.particle_body = np.repeat(np.arange(len(bodies)), counts)
+        return counts
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {key: read(array) for key, array in self._state.items()}
 

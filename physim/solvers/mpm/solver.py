@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import taichi as ti
 
+from physim.backend import runtime
 from physim.errors import InvalidValueError
 from physim.options import MPMOptions, SimOptions
 from physim.scene.mpm_materials import MPMMaterial
@@ -162,18 +163,11 @@ class MPMSolver(ParticleStore):
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
-        from physim.backend import runtime
-
-        f = runtime().np_float
-        self.float_type = f
-        self.bodies = list(bodies)
-        self.n_envs, self.n_batch = n_envs, max(n_envs, 1)
-        counts = [len(b.positions) for b in bodies]
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.n_particles = n = int(self.starts[-1])
+        counts = self._lay_out_bodies(bodies, n_envs)
+        f = self.float_type
+        n = self.n_particles
         materials = list(dict.fromkeys(b.material for b in bodies))
         body_mat = [materials.index(b.material) for b in bodies]
-        self.particle_body = np.repeat(np.arange(len(bodies)), counts)
         p_mat = np.repeat(np.array(body_mat, np.int32), counts)
         p_vol = np.repeat(np.array([b.particle_volume for b in bodies]), counts)
         p_mass = np.repeat(np.array([b.particle_mass for b in bodies]), counts)

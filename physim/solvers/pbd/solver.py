@@ -47,16 +47,9 @@ class PBDSolver(ParticleStore):
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
-        from physim.backend import runtime
-
-        f = runtime().np_float
-        self.float_type = f
-        self.bodies = list(bodies)
-        self.n_envs, self.n_batch = n_envs, max(n_envs, 1)
-        counts = [len(b.positions) for b in bodies]
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.n_particles = n = int(self.starts[-1])
-        self.particle_body = np.repeat(np.arange(len(bodies)), counts)
+        self._lay_out_bodies(bodies, n_envs)
+        f = self.float_type
+        n = self.n_particles
         rest = np.concatenate([b.positions for b in bodies]) if bodies else np.zeros((0, 3))
         self.initial_x = rest.astype(f)
 

@@ -67,16 +67,8 @@ class SPHSolver(ParticleStore):
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
-        from physim.backend import runtime
-
-        f = runtime().np_float
-        self.float_type = f
-        self.bodies = list(bodies)
-        self.n_envs, self.n_batch = n_envs, max(n_envs, 1)
-        counts = [len(b.positions) for b in bodies]
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.n_particles = int(self.starts[-1])
-        self.particle_body = np.repeat(np.arange(len(bodies)), counts)
+        counts = self._lay_out_bodies(bodies, n_envs)
+        f = self.float_type
         self.particle_mass = np.repeat([b.particle_mass for b in bodies], counts).astype(f)
 
         opts = self.options
