@@ -109,15 +109,21 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
                  planes: nd(vec4, 1),
                  body_vec3: nd(vec3, 3), body_quat: nd(vec4, 2), body_inv_inertia_world: nd(mat3, 2),
                  geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), geom_margin: nd(None, 2), params: nd(None, 1),
-                 serial: ti.template()):
+                 region: nd(ti.i32, 2), serial: ti.template(), occupied_only: ti.template()):
     """Three passes: impulses the nodes would give the bodies; the bodies' share of them; nodes projected
     against the bodies' new velocities. (The array bundle is a compile-time object: it must go straight into
-    each call.)"""
+    each call.) ``occupied_only``: the node passes visit only the box of nodes the grid update visited (the
+    last row of the MPM solver's ``region``), outside which no node has mass."""
     dx = mpm_params[M.DX]
     origin = vec3(mpm_params[M.ORIGIN_X], mpm_params[M.ORIGIN_Y], mpm_params[M.ORIGIN_Z])
+    lo, hi = ti.Vector([0, 0, 0]), ti.Vector([grid.shape[1], grid.shape[2], grid.shape[3]])
+    if ti.static(occupied_only):
+        box = region.shape[0] - 1
+        lo = ti.Vector([region[box, 0], region[box, 1], region[box, 2]])
+        hi = ti.Vector([region[box, 3], region[box, 4], region[box, 5]])
     # Atomic sums of impulses in a varying order vary in the last bit: serial when runs must be bit-identical.
     ti.loop_config(serialize=serial)
-    for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
+    for env, i, j, k in ti.ndrange(grid.shape[0], (lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])):
         mass = grid[env, i, j, k][3]
         if mass > 0:
             _meet_geoms(RigidView(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
@@ -138,7 +144,7 @@ def _couple_grid(grid: nd(vec4, 4), mpm_params: nd(None, 1), coupled_geoms: nd(t
             body_vec3[env, body, R.ANG_VEL] += share * body_inv_inertia_world[env, body] @ body_impulse[env, body, 1]
         for slot in ti.static(range(3)):
             body_impulse[env, body, slot] = vec3(0.0)
-    for env, i, j, k in ti.ndrange(grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]):
+    for env, i, j, k in ti.ndrange(grid.shape[0], (lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])):
         mass = grid[env, i, j, k][3]
         if mass > 0:
             velocity = _meet_geoms(
@@ -164,6 +170,8 @@ class RigidMPMCoupling:
                                       mpm_params=mpm_solver._model["params"],
                                       coupled_geoms=upload(rigid.colliders, ti.i32), body_impulse=self.body_impulse,
                                       body_moves=rigid.body_moves,
-                                      **rigid.arrays, serial=mpm_solver.options.deterministic)
+                                      **rigid.arrays, region=mpm_solver._work["region"],
+                                      serial=mpm_solver.options.deterministic,
+                                      occupied_only=mpm_solver.private_grids)
         mpm_solver.step_hooks.append(rigid.refresh)
         mpm_solver.grid_hooks.append(self._couple)
