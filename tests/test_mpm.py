@@ -205,3 +205,40 @@ def test_runs_on_the_cpu_are_bit_identical(deterministic):
         steps(scene, 30)
         results.append(sand.get_particles_pos())
     assert np.array_equal(results[0], results[1])
+
+
+def _thrown_cube(material, speed: float, steps_after: tuple[int, int] = (200, 200)):
+    """A 0.12 m cube thrown down at ``speed`` m/s from just above the floor; its (height, width) over the
+    starting ones and its fastest particle's speed, after each of two runs of ``steps_after`` 2 ms steps."""
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=2e-3, substeps=1),
+                     mpm_options=ps.options.MPMOptions(lower_bound=(-0.25, -0.25, 0.0), upper_bound=(0.25, 0.25, 0.3),
+                                                       grid_density=48, auto_substeps=True))
+    body = scene.add_entity(ps.morphs.Box(size=(0.12,) * 3, pos=(0, 0, 0.07)), material=material)
+    scene.build()
+    body.set_particles_vel(np.tile([0.0, 0.0, -speed], (body.n_particles, 1)))
+    start = np.ptp(body.get_particles_pos(), axis=0)
+    shapes = []
+    for n in steps_after:
+        steps(scene, n)
+        extent = np.ptp(body.get_particles_pos(), axis=0) / start
+        shapes.append((extent[2], extent[0], np.linalg.norm(body.get_particles_vel(), axis=1).max()))
+    return shapes
+
+
+def test_plasticine_stays_deformed_where_elastic_springs_back():
+    # Thrown at 4 m/s, the impact's stress (~rho c v ~ 1e5 Pa) is ten times plasticine's yield stress (1e4 Pa).
+    (jelly_height, jelly_width, _), _ = _thrown_cube(ps.materials.MPM.Elastic(E=1e6), 4.0)
+    assert jelly_width == pytest.approx(1.0, abs=0.03)  # back to its shape (it still rings and bounces)
+    assert jelly_height == pytest.approx(1.0, abs=0.06)
+    (height, width, _), (height_later, width_later, speed_later) = _thrown_cube(ps.materials.MPM.Plasticine(), 4.0)
+    assert height < 0.85 and width > 1.2  # squashed and spread ...
+    assert speed_later < 0.01  # ... at rest, and it stays so: no spring back
+    assert height_later == pytest.approx(height, abs=0.005) and width_later == pytest.approx(width, abs=0.005)
+
+
+def test_plasticine_below_its_yield_stress_keeps_its_shape():
+    # Resting under its own weight the stress is rho g h ~ 1.2e3 Pa, under the 1e4 Pa yield stress: it only
+    # compresses elastically (rho g h / E ~ 1e-3).
+    _, (height, width, speed) = _thrown_cube(ps.materials.MPM.Plasticine(), 0.0)
+    assert height == pytest.approx(1.0, abs=0.005) and width == pytest.approx(1.0, abs=0.005)
+    assert speed < 0.01
