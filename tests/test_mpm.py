@@ -242,3 +242,48 @@ def test_plasticine_below_its_yield_stress_keeps_its_shape():
     _, (height, width, speed) = _thrown_cube(ps.materials.MPM.Plasticine(), 0.0)
     assert height == pytest.approx(1.0, abs=0.005) and width == pytest.approx(1.0, abs=0.005)
     assert speed < 0.01
+
+
+def _sand_cone(tmp_path, slope_deg: float, friction_angle: float, n_steps: int, grid_density: float = 128):
+    """A cone of sand of base radius 0.1 m and flank ``slope_deg`` on a sticky floor; its flank angle, degrees,
+    and height, m, at the start and after ``n_steps`` steps of 2 ms."""
+    import trimesh
+
+    path = tmp_path / f"cone_{slope_deg:g}.obj"
+    trimesh.creation.cone(radius=0.1, height=0.1 * np.tan(np.radians(slope_deg)), sections=64).export(path)
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=2e-3, substeps=1),
+                     mpm_options=ps.options.MPMOptions(lower_bound=(-0.16, -0.16, 0.0), upper_bound=(0.16, 0.16, 0.13),
+                                                       grid_density=grid_density, auto_substeps=True))
+    sand = scene.add_entity(ps.morphs.Mesh(file=str(path)),
+                            material=ps.materials.MPM.Sand(friction_angle=friction_angle))
+    scene.build()
+    start = _flank(sand.get_particles_pos())
+    steps(scene, n_steps)
+    return start, _flank(sand.get_particles_pos())
+
+
+def _flank(x: np.ndarray) -> tuple[float, float]:
+    """A pile's flank angle, degrees (the surface's slope fitted where it stands between a quarter and three
+    quarters of the pile's height, surface = the 98th percentile height in 1 cm rings), and its height, m."""
+    x = x.astype(np.float64)
+    ring = (np.linalg.norm(x[:, :2], axis=1) / 0.01).astype(int)
+    radii, tops = [], []
+    for k in range(ring.max() + 1):
+        if (ring == k).sum() >= 30:
+            radii.append((k + 0.5) * 0.01)
+            tops.append(np.percentile(x[ring == k, 2], 98))
+    radii, tops = np.array(radii), np.array(tops)
+    flank = (tops > 0.25 * tops.max()) & (tops < 0.75 * tops.max())
+    return float(np.degrees(np.arctan(-np.polyfit(radii[flank], tops[flank], 1)[0]))), float(x[:, 2].max())
+
+
+@pytest.mark.slow
+def test_a_sand_pile_slumps_to_its_friction_angle_and_no_further(tmp_path):
+    # The angle of repose of a cohesionless Drucker-Prager material is its friction angle: a 50-degree cone
+    # of 25-degree sand slumps until its flank is near 25 degrees (1.2 s is long enough to come to rest) ...
+    (start_angle, start_height), (angle, height) = _sand_cone(tmp_path, 50.0, 25.0, 600)
+    assert start_angle > 45.0 and height < 0.6 * start_height
+    assert angle == pytest.approx(25.0, abs=4.0)
+    # ... while a 30-degree cone of 40-degree sand stands as it is.
+    (start_angle, start_height), (angle, height) = _sand_cone(tmp_path, 30.0, 40.0, 300, grid_density=96)
+    assert angle == pytest.approx(start_angle, abs=1.0) and height == pytest.approx(start_height, rel=0.02)
