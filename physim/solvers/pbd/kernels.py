@@ -10,9 +10,10 @@ than many iterations of one step for the same work.
     contacts       particle-particle contacts on a hashed grid of cells one particle diameter wide, solved
                    Jacobi-style (each particle averages its own corrections), with position-based Coulomb
                    friction (Macklin et al. 2014, "Unified particle physics")
-    finish         rigid geoms and the domain walls push particles out (with friction against the geom's
-                   surface velocity); the momentum taken goes to the rigid solver's impulse accumulator;
-                   v = (x - x_prev) / dt
+    finish         tethers pull free cloth particles back within their rest geodesic distance of the pins
+                   (long-range attachments); rigid geoms and the domain walls push particles out (with
+                   friction against the geom's surface velocity); the momentum taken goes to the rigid
+                   solver's impulse accumulator; v = (x - x_prev) / dt
 
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
 """
@@ -194,12 +195,13 @@ def particle_contacts(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: 
 
 @ti.kernel
 def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2), x: nd(vec3, 2),
-                   v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), colliders: nd(ti.i32, 1),
+                   v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), tether_anchor: nd(ti.i32, 3),
+                   tether_length: nd(None, 3), colliders: nd(ti.i32, 1),
                    impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
                    geom_model_vec3: nd(vec3, 2), planes: nd(vec4, 1), geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2),
                    body_vec3: nd(vec3, 3), body_moves: nd(ti.i32, 1), params: nd(None, 1),
                    int_params: nd(ti.i32, 1), serial: ti.template()):
-    """Rigid geoms and walls, then velocities from the substep's displacement."""
+    """Tethers, rigid geoms and walls, then velocities from the substep's displacement."""
     dt, radius = params[L.DT], params[L.RADIUS]
     lower = vec3(params[L.LOWER_X], params[L.LOWER_Y], params[L.LOWER_Z])
     upper = vec3(params[L.UPPER_X], params[L.UPPER_Y], params[L.UPPER_Z])
@@ -208,6 +210,16 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
     for env, i in ti.ndrange(x.shape[0], x.shape[1]):
         position = x[env, i]
         if pin_body[env, i] == L.FREE:
+            # Tethers are unilateral and the pin weighs infinitely much: only the particle moves, and only when
+            # it is farther from the pin than its rest geodesic distance. Anchors are pinned, so no other
+            # thread of this loop writes them.
+            for slot in ti.static(range(L.TETHER_SLOTS)):
+                anchor = tether_anchor[env, i, slot]
+                if anchor >= 0:
+                    reach = position - x[env, anchor]
+                    distance = reach.norm()
+                    if distance > tether_length[env, i, slot]:
+                        position -= (1.0 - tether_length[env, i, slot] / distance) * reach
             mass = p_scalar[i, L.MASS]
             friction = body_scalar[p_int[i, L.BODY], L.FRICTION]
             for k in range(int_params[L.N_COLLIDERS]):
