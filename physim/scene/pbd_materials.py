@@ -45,6 +45,10 @@ class Cloth(PBDMaterial):
     """A cloth: the vertices of a triangle mesh (``ps.morphs.Mesh``), in the file's vertex order, joined by
     stretch constraints along the mesh edges and bending constraints across them.
 
+    Rigid bodies meet the cloth at its vertices (their signed distance) and at its triangles (the rigid collider
+    points: box corners, cylinder rims, convex-mesh vertices, sphere and capsule centres), so a box corner does
+    not poke through a coarse cloth between its vertices.
+
     rho: areal density, kg/m^2 (cotton shirting about 0.1-0.2, denim about 0.4); each vertex weighs rho times
         a third of the area of its triangles, so the cloth weighs rho times its area.
     stretch_compliance: compliance of each edge, m/N (0: inextensible as far as the substeps allow).

@@ -2,9 +2,10 @@
 substep kernels, moves state in and out, pins particles.
 
 A step: refresh the rigid geoms' poses (when the scene has rigid bodies), then per substep ``predict``, the
-constraint colours (``iterations`` times), ``particle_contacts`` (when any body collides with particles) and
-``finish_substep``; last ``end_step`` hands the contact impulses to rigid bodies and checks health. Launches go
-through ``PreparedKernel``, so a launch costs microseconds.
+constraint colours (``iterations`` times), ``particle_contacts`` (when any body collides with particles),
+``rigid_points_vs_triangles`` (when cloth meets rigid geoms with collider points) and ``finish_substep``;
+last ``end_step`` hands the contact impulses to rigid bodies and checks health. Launches go through
+``PreparedKernel``, so a launch costs microseconds.
 """
 
 import numpy as np
@@ -53,12 +54,13 @@ class PBDSolver(ParticleStore):
         rest = np.concatenate([b.positions for b in bodies]) if bodies else np.zeros((0, 3))
         self.initial_x = rest.astype(f)
 
-        masses, pairs, compliance, geodesics = [], [], [], []
+        masses, pairs, compliance, geodesics, triangles = [], [], [], [], []
         self.tethered = np.zeros(n, bool)
         for body, start in zip(bodies, self.starts):
             material = body.material
             if material.kind == pm.CLOTH:
                 masses.append(vertex_masses(body.positions, body.faces, material.rho))
+                triangles.append(body.faces + start)
                 if material.tethers:
                     self.tethered[start:start + len(body.positions)] = True
                     geodesics.append((start, body.positions, body.faces))
@@ -76,6 +78,7 @@ class PBDSolver(ParticleStore):
         self.particle_mass = mass
         self._geodesic_meshes, self._geodesic = geodesics, None  # the graph is made at the first pin
         self._tether_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self.triangles = np.concatenate(triangles).astype(np.int32) if triangles else np.zeros((0, 3), np.int32)
         pairs_all = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
         compliance_all = np.concatenate(compliance) if compliance else np.zeros(0)
         colors = cons.color(pairs_all, n)
@@ -183,6 +186,15 @@ class PBDSolver(ParticleStore):
             body_moves=body_moves, int_params=self._int_params, serial=self.options.deterministic)
         self._end = PreparedKernel(K.end_step, x=state["x"], v=state["v"], impulse=self._impulse,
                                    body_vec3=rigid["body_vec3"], int_params=self._int_params, flag=self._flag)
+        self._rigid_points = None
+        if len(self.triangles) and self.rigid is not None and len(self.rigid.collider_points):
+            self._rigid_points = PreparedKernel(
+                K.rigid_points_vs_triangles, **common, p_int=model["p_int"], body_scalar=model["body_scalar"],
+                x_prev=work["x_prev"], delta=work["delta"], triangles=upload(self.triangles, ti.i32),
+                rigid_points=upload(self.rigid.collider_points, ti.i32), points=self.rigid.points,
+                impulse=self._impulse, **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar",
+                                                                         "geom_vec3", "geom_rot", "body_vec3")},
+                body_moves=body_moves, serial=self.options.deterministic)
         self._refresh = self.rigid.refresh if self.rigid is not None and n_rigid_bodies else None
         self._launches = True
 
@@ -202,6 +214,8 @@ class PBDSolver(ParticleStore):
                     self._distances(first_color=first_color)
             if self.any_particle_contacts:
                 self._contacts()
+            if self._rigid_points is not None:
+                self._rigid_points()
             self._finish()
         bad = int(self._end())
         if bad == L.NO_PARTICLE:
