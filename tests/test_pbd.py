@@ -251,7 +251,7 @@ def test_box_corners_do_not_poke_through_a_coarse_cloth(tmp_path_factory):
     let them through; the rigid collider points keep them under the cloth's triangles."""
     scene, (_, box), (cloth,) = pbd_scene(
         (ps.morphs.Mesh(file=cloth_file(tmp_path_factory, 8, 0.6), pos=(0, 0, 0.45)),
-         ps.materials.PBD.Cloth(damping=0.5)),
+         ps.materials.PBD.Cloth(damping=2.0)),  # damped, so its coarse flaps stop swinging within the test
         rigid=[(ps.morphs.Plane(), ps.materials.Rigid(friction=0.5)),
                (ps.morphs.Box(size=(0.3, 0.3, 0.3), pos=(0, 0, 0.15), euler=(0, 0, 25)),
                 ps.materials.Rigid(rho=300, friction=0.5))])
@@ -268,17 +268,13 @@ def test_box_corners_do_not_poke_through_a_coarse_cloth(tmp_path_factory):
         for corner in corners:
             assert _surface_height_over(x, cloth.faces, corner) - corner[2] > 0.9 * radius
     # And the cloth rests on the box: the vertices over its top touch it or tent over its corners (a coarse
-    # cloth's triangle over a corner lifts its vertices by up to one and a half centimetres). Those lying on
-    # the top face are at rest (the median: a vertex whose triangle leans on a corner may still chatter; the
-    # coarse flaps still swing a little after 2.5 s).
+    # cloth's triangle over a corner lifts its vertices by up to one and a half centimetres), at rest.
     local = (x - box.get_pos()) @ quat_to_matrix(box.get_quat())
     over = np.all(np.abs(local[:, :2]) < 0.15, axis=1)
     assert over.sum() >= 9
     assert x[over, 2].min() == pytest.approx(0.3 + radius, abs=1e-3)
     assert x[over, 2].max() < 0.3 + 0.02
-    lying = over & (x[:, 2] < 0.3 + radius + 2e-3)
-    assert lying.sum() >= 4
-    assert np.median(np.linalg.norm(cloth.get_particles_vel()[lying], axis=1)) < 0.01
+    assert np.linalg.norm(cloth.get_particles_vel()[over], axis=1).max() < 0.02
     assert box.get_pos()[2] == pytest.approx(0.15, abs=2e-3)  # the box still stands on the ground
 
 
