@@ -8,6 +8,8 @@ Shapes: B envs (the env axis is outermost), n particles, m distance constraints,
     constraints       con_int (m, 2): the two particles; con_scalar (m, CON_SCALAR_SLOTS): rest length m,
                       compliance m/N. Sorted by colour: no two constraints of one colour share a particle,
                       so a colour is solved in parallel (Gauss-Seidel between colours)
+    cloth triangles   triangles (T, 3) i32: every cloth's faces, as particle indices; rigid_points (F, 2) i32:
+                      (geom, index into the rigid solver's collider points) of every bounded rigid geom's points
     particle state    x, v (B, n) vec3: position m, velocity m/s
     pins (control)    pin_body (B, n) i32: FREE, FIXED (held at a world point) or the rigid body index it is
                       attached to; pin_vec3 (B, n, PIN_SLOTS): TARGET (world point, or the point in the rigid
