@@ -94,12 +94,7 @@ class RigidColliders:
         self.body_moves = upload(rigid_solver.body_moves(), ti.i32)  # (n_bodies,) MOVES_* per body
         self.refresh = PreparedKernel(_refresh_kinematics, **self.arrays)
         self.points = rigid_solver._model["points"]  # (P,) vec3: every geom's collider points, geom frame, m
-        # (geom, point) of every collider point of a bounded geom (planes have none): box corners, cylinder
-        # rim points, convex-mesh vertices, sphere and capsule centres (with their radius)
-        rows = [(geom, start + k) for geom in model.bounded_geoms
-                for start, count in [model.geom_model_int[geom, [R.POINT_START, R.POINT_COUNT]]]
-                for k in range(count)]
-        self.collider_points = np.array(rows, np.int32).reshape(-1, 2)
+        self.n_bounded = len(model.bounded_geoms)  # colliders[:n_bounded] are bounded (and have points)
 
     def body_pose(self, body: int, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame position (len(envs), 3) and rotation matrix (len(envs), 3, 3) of one rigid body."""

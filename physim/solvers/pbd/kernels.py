@@ -199,17 +199,19 @@ def particle_contacts(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: 
 @ti.kernel
 def rigid_points_vs_triangles(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2),
                               x: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), delta: nd(vec3, 2),
-                              triangles: nd(ti.i32, 2), rigid_points: nd(ti.i32, 2), points: nd(vec3, 1),
+                              triangles: nd(ti.i32, 2), colliders: nd(ti.i32, 1), points: nd(vec3, 1),
                               impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
                               geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), body_vec3: nd(vec3, 3),
-                              body_moves: nd(ti.i32, 1), params: nd(None, 1), serial: ti.template()):
+                              body_moves: nd(ti.i32, 1), params: nd(None, 1), int_params: nd(ti.i32, 1),
+                              serial: ti.template()):
     """Cloth vertices meet rigid surfaces through their signed distance (``finish_substep``), but between
-    the vertices of a coarse cloth a box corner would pass through. Here each rigid collider point (the
-    rigid solver's own: ``rigid_points`` rows are (geom, index into ``points``)) keeps a particle radius plus
-    its own radius from every cloth triangle it lies over, on the side of the triangle it was on at the
-    start of the substep. The point weighs infinitely much against the cloth: the triangle's vertices move by
-    w_k b_k / sum(w b^2) times the correction (b: barycentric weights), the PBD point-triangle projection.
-    Friction as in ``finish_substep``; corrections are summed per vertex (Jacobi) and applied at the end."""
+    the vertices of a coarse cloth a box corner would pass through. Here each collider point of a bounded
+    geom (the rigid solver's own ``points``; planes, listed last in ``colliders``, have none) keeps a
+    particle radius plus its own radius from every cloth triangle it lies over, on the side of the
+    triangle it was on at the start of the substep. The point weighs infinitely much against the cloth:
+    the triangle's vertices move by w_k b_k / sum(w b^2) times the correction (b: barycentric weights),
+    the PBD point-triangle projection. Friction as in ``finish_substep``; corrections are summed per
+    vertex (Jacobi) and applied at the end."""
     dt, radius = params[L.DT], params[L.RADIUS]
     for env, i in ti.ndrange(x.shape[0], x.shape[1]):
         delta[env, i] = vec3(0.0)
@@ -218,55 +220,60 @@ def rigid_points_vs_triangles(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_
         corner = ti.Vector([triangles[t, 0], triangles[t, 1], triangles[t, 2]])
         xa, xb, xc = x[env, corner[0]], x[env, corner[1]], x[env, corner[2]]
         low, high = ti.min(xa, xb, xc), ti.max(xa, xb, xc)
-        for f in range(rigid_points.shape[0]):
-            geom = rigid_points[f, 0]
+        for k in range(int_params[L.N_BOUNDED_COLLIDERS]):
+            geom = colliders[k]
             reach = radius + geom_model_scalar[geom, R.POINT_RADIUS]
-            point = geom_vec3[env, geom, R.GEOM_POS] + geom_rot[env, geom] @ points[rigid_points[f, 1]]
-            if (point >= low - reach).all() and (point <= high + reach).all():
-                edge_b, edge_c, offset = xb - xa, xc - xa, point - xa
-                d00, d01, d11 = edge_b.dot(edge_b), edge_b.dot(edge_c), edge_c.dot(edge_c)
-                d20, d21 = offset.dot(edge_b), offset.dot(edge_c)
-                denominator = d00 * d11 - d01 * d01
-                normal = edge_b.cross(edge_c)
-                if denominator > 1e-20:
-                    wb = (d11 * d20 - d01 * d21) / denominator
-                    wc = (d00 * d21 - d01 * d20) / denominator
-                    weights = vec3(1.0 - wb - wc, wb, wc)
-                    if (weights >= 0.0).all():
-                        normal = normal.normalized()
-                        distance = offset.dot(normal)
-                        pa, pb, pc = x_prev[env, corner[0]], x_prev[env, corner[1]], x_prev[env, corner[2]]
-                        before = (point - pa).dot((pb - pa).cross(pc - pa))
-                        side = 1.0 if before > 0 else -1.0
-                        if before == 0:
-                            side = 1.0 if distance >= 0 else -1.0
-                        depth = reach - side * distance
-                        inverse = vec3(0.0)
-                        for k in ti.static(range(3)):
-                            inverse[k] = _inverse_mass(p_scalar, pin_body, env, corner[k])
-                        share = (inverse * weights * weights).sum()
-                        if depth > 0 and share > 0:
-                            body = geom_model_int[geom, R.GEOM_BODY]
-                            arm = point - body_vec3[env, body, R.COM_WORLD]
-                            surface_velocity = body_vec3[env, body, R.LIN_VEL] + \
-                                body_vec3[env, body, R.ANG_VEL].cross(arm)
-                            moved = weights[0] * (xa - pa) + weights[1] * (xb - pb) + weights[2] * (xc - pc)
-                            relative = moved - dt * surface_velocity
-                            tangential = relative - relative.dot(normal) * normal
-                            slide = tangential.norm()
-                            friction = ti.max(body_scalar[p_int[corner[0], L.BODY], L.FRICTION],
-                                              geom_model_scalar[geom, R.FRICTION])
-                            if slide > friction * depth:
-                                tangential *= friction * depth / slide
-                            correction = -side * depth * normal - tangential
-                            given = vec3(0.0)
-                            for k in ti.static(range(3)):
-                                move = inverse[k] * weights[k] / share * correction
-                                ti.atomic_add(delta[env, corner[k]], move)
-                                given += p_scalar[corner[k], L.MASS] * move / dt
-                            if body_moves[body] != R.MOVES_STATIC:
-                                impulse[env, body, L.LINEAR] -= given
-                                impulse[env, body, L.ANGULAR] -= arm.cross(given)
+            # The geom's bounds against the triangle's first, so a far geom costs one test, not one per point.
+            if (geom_vec3[env, geom, R.AABB_MIN] <= high + reach).all() and \
+                    (geom_vec3[env, geom, R.AABB_MAX] >= low - reach).all():
+                for f in range(geom_model_int[geom, R.POINT_COUNT]):
+                    point = geom_vec3[env, geom, R.GEOM_POS] + \
+                        geom_rot[env, geom] @ points[geom_model_int[geom, R.POINT_START] + f]
+                    if (point >= low - reach).all() and (point <= high + reach).all():
+                        edge_b, edge_c, offset = xb - xa, xc - xa, point - xa
+                        d00, d01, d11 = edge_b.dot(edge_b), edge_b.dot(edge_c), edge_c.dot(edge_c)
+                        d20, d21 = offset.dot(edge_b), offset.dot(edge_c)
+                        denominator = d00 * d11 - d01 * d01
+                        normal = edge_b.cross(edge_c)
+                        if denominator > 1e-20:
+                            wb = (d11 * d20 - d01 * d21) / denominator
+                            wc = (d00 * d21 - d01 * d20) / denominator
+                            weights = vec3(1.0 - wb - wc, wb, wc)
+                            if (weights >= 0.0).all():
+                                normal = normal.normalized()
+                                distance = offset.dot(normal)
+                                pa, pb, pc = x_prev[env, corner[0]], x_prev[env, corner[1]], x_prev[env, corner[2]]
+                                before = (point - pa).dot((pb - pa).cross(pc - pa))
+                                side = 1.0 if before > 0 else -1.0
+                                if before == 0:
+                                    side = 1.0 if distance >= 0 else -1.0
+                                depth = reach - side * distance
+                                inverse = vec3(0.0)
+                                for m in ti.static(range(3)):
+                                    inverse[m] = _inverse_mass(p_scalar, pin_body, env, corner[m])
+                                share = (inverse * weights * weights).sum()
+                                if depth > 0 and share > 0:
+                                    body = geom_model_int[geom, R.GEOM_BODY]
+                                    arm = point - body_vec3[env, body, R.COM_WORLD]
+                                    surface_velocity = body_vec3[env, body, R.LIN_VEL] + \
+                                        body_vec3[env, body, R.ANG_VEL].cross(arm)
+                                    moved = weights[0] * (xa - pa) + weights[1] * (xb - pb) + weights[2] * (xc - pc)
+                                    relative = moved - dt * surface_velocity
+                                    tangential = relative - relative.dot(normal) * normal
+                                    slide = tangential.norm()
+                                    friction = ti.max(body_scalar[p_int[corner[0], L.BODY], L.FRICTION],
+                                                      geom_model_scalar[geom, R.FRICTION])
+                                    if slide > friction * depth:
+                                        tangential *= friction * depth / slide
+                                    correction = -side * depth * normal - tangential
+                                    given = vec3(0.0)
+                                    for m in ti.static(range(3)):
+                                        move = inverse[m] * weights[m] / share * correction
+                                        ti.atomic_add(delta[env, corner[m]], move)
+                                        given += p_scalar[corner[m], L.MASS] * move / dt
+                                    if body_moves[body] != R.MOVES_STATIC:
+                                        impulse[env, body, L.LINEAR] -= given
+                                        impulse[env, body, L.ANGULAR] -= arm.cross(given)
     for env, i in ti.ndrange(x.shape[0], x.shape[1]):
         x[env, i] += delta[env, i]
 

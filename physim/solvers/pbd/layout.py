@@ -8,8 +8,7 @@ Shapes: B envs (the env axis is outermost), n particles, m distance constraints,
     constraints       con_int (m, 2): the two particles; con_scalar (m, CON_SCALAR_SLOTS): rest length m,
                       compliance m/N. Sorted by colour: no two constraints of one colour share a particle,
                       so a colour is solved in parallel (Gauss-Seidel between colours)
-    cloth triangles   triangles (T, 3) i32: every cloth's faces, as particle indices; rigid_points (F, 2) i32:
-                      (geom, index into the rigid solver's collider points) of every bounded rigid geom's points
+    cloth triangles   triangles (T, 3) i32: every cloth's faces, as particle indices
     particle state    x, v (B, n) vec3: position m, velocity m/s
     pins (control)    pin_body (B, n) i32: FREE, FIXED (held at a world point) or the rigid body index it is
                       attached to; pin_vec3 (B, n, PIN_SLOTS): TARGET (world point, or the point in the rigid
@@ -51,8 +50,8 @@ LINEAR, ANGULAR = range(2)
 DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z, RADIUS = range(11)
 N_PARAMS = 11
 # int_params
-N_COLLIDERS, N_RIGID_BODIES = range(2)
-N_INT_PARAMS = 2
+N_COLLIDERS, N_RIGID_BODIES, N_BOUNDED_COLLIDERS = range(3)
+N_INT_PARAMS = 3
 NO_PARTICLE = 2**30
 # Constraint colours solved per launch of solve_distances (unrolled in the kernel; more colours take more launches)
 COLORS_PER_LAUNCH = 16

@@ -158,7 +158,8 @@ class PBDSolver(ParticleStore):
             rigid_arrays, colliders, n_rigid_bodies = placeholder_rigid_arrays(self.n_batch, f), np.zeros(0), 0
             body_moves = placeholder_body_moves()
         int_params = np.zeros(L.N_INT_PARAMS, np.int32)
-        int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES]] = len(colliders), n_rigid_bodies
+        n_bounded = self.rigid.n_bounded if len(colliders) else 0
+        int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES, L.N_BOUNDED_COLLIDERS]] = len(colliders), n_rigid_bodies, n_bounded
         self._params = upload(self._params_host, scalar_type(f))
         self._int_params = upload(int_params, ti.i32)
         self._colliders = upload(np.append(colliders, 0).astype(np.int32), ti.i32)
@@ -187,11 +188,11 @@ class PBDSolver(ParticleStore):
         self._end = PreparedKernel(K.end_step, x=state["x"], v=state["v"], impulse=self._impulse,
                                    body_vec3=rigid["body_vec3"], int_params=self._int_params, flag=self._flag)
         self._rigid_points = None
-        if len(self.triangles) and self.rigid is not None and len(self.rigid.collider_points):
+        if len(self.triangles) and n_bounded:
             self._rigid_points = PreparedKernel(
                 K.rigid_points_vs_triangles, **common, p_int=model["p_int"], body_scalar=model["body_scalar"],
                 x_prev=work["x_prev"], delta=work["delta"], triangles=upload(self.triangles, ti.i32),
-                rigid_points=upload(self.rigid.collider_points, ti.i32), points=self.rigid.points,
+                colliders=self._colliders, points=self.rigid.points, int_params=self._int_params,
                 impulse=self._impulse, **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar",
                                                                          "geom_vec3", "geom_rot", "body_vec3")},
                 body_moves=body_moves, serial=self.options.deterministic)
