@@ -5,7 +5,8 @@ the rows asked for (all by default) and prints one JSON line.
 
 PBD rows: ``pbd_cloth``: a 100 x 100-vertex cloth (1 m square, 1 cm spacing, self-collision on) hanging from
 two corners, dt 4 ms, 10 substeps: particle-substeps/s and particle-steps/s in steady state (after the first
-step compiled the kernels), build and first-step times. Where ``/tmp/gvenv`` holds Genesis, the same scene
+step compiled the kernels), build, pinning (tethers included) and first-step times, and the largest edge
+strain after the run. Where ``/tmp/gvenv`` holds Genesis, the same scene
 runs in Genesis (``benchmarks/peers/genesis_pbd.py``) in a subprocess, and the ratio is reported.
 
 SPH rows: ``sph_dam_break_50k`` and ``sph_dam_break_300k``: a DFSPH dam break (see ``sph_dam_break``);
@@ -56,7 +57,9 @@ def pbd_cloth(steps: int = 30, peers: bool = True) -> dict:
         scene.build()
         build_s = time.perf_counter() - start
     corners = [CLOTH_N * (CLOTH_N - 1), CLOTH_N * CLOTH_N - 1]
-    cloth.fix_particles(corners)
+    start = time.perf_counter()
+    cloth.fix_particles(corners)  # includes laying the tethers from the pins (geodesics over the mesh)
+    pin_s = time.perf_counter() - start
     start = time.perf_counter()
     scene.step()
     cloth.get_particles_pos()
@@ -72,13 +75,23 @@ def pbd_cloth(steps: int = 30, peers: bool = True) -> dict:
                substeps_per_step=solver.n_substeps, steps=steps,
                particle_steps_per_s=round(n * steps / elapsed),
                particle_substeps_per_s=round(n * solver.n_substeps * steps / elapsed),
-               build_s=round(build_s, 3), first_step_s=round(first_step_s, 3))
+               build_s=round(build_s, 3), pin_s=round(pin_s, 3), first_step_s=round(first_step_s, 3),
+               max_edge_strain=round(float(_max_edge_strain(cloth)), 4))
     if peers:
         row["genesis"] = genesis_pbd_cloth(steps)
         if "particle_substeps_per_s" in row["genesis"]:
             row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / row["genesis"]["particle_substeps_per_s"],
                                             2)
     return row
+
+
+def _max_edge_strain(cloth) -> float:
+    """Largest relative stretch of a mesh edge from its rest length (the cloth hangs from two corners)."""
+    from physim.solvers.pbd.constraints import mesh_edges
+
+    edges, rest, x = mesh_edges(cloth.faces), cloth.init_positions, cloth.get_particles_pos()
+    length = np.linalg.norm(x[edges[:, 0]] - x[edges[:, 1]], axis=1)
+    return float(np.max(length / np.linalg.norm(rest[edges[:, 0]] - rest[edges[:, 1]], axis=1) - 1.0))
 
 
 def genesis_pbd_cloth(steps: int) -> dict:

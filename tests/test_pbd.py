@@ -11,7 +11,7 @@ from conftest import GRAVITY
 
 import physim as ps
 from physim.errors import InvalidValueError
-from physim.solvers.pbd.constraints import bending_pairs, color, mesh_edges
+from physim.solvers.pbd.constraints import bending_pairs, color, geodesic_graph, mesh_edges, tethers
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "cloth"
 _spec = importlib.util.spec_from_file_location("make_cloth", ASSETS / "make_cloth.py")
@@ -63,6 +63,30 @@ def test_constraint_graph_of_a_grid_and_its_colouring():
     for c in np.unique(colors):
         members = pairs[colors == c].ravel()
         assert len(members) == len(np.unique(members))  # no particle twice in one colour
+
+
+def test_tethers_are_as_long_as_the_way_along_the_cloth():
+    """A tether's length is the rest distance along the cloth to the pin: the straight line on a flat cloth,
+    the way round a fold on a folded one (a straight-line tether would pull the two halves together)."""
+    n, size = 9, 0.8
+    flat, faces = make_cloth.square_grid(n, size)
+    pinned = np.zeros(n * n, bool)
+    pinned[[0, n - 1]] = True  # two corners of the row at y = -0.4
+    everyone = np.ones(n * n, bool)
+    anchors, lengths = tethers(geodesic_graph(flat, faces), flat, pinned, everyone, 4)
+    assert np.all(anchors[pinned] == -1)  # pinned particles are not tethered
+    free = ~pinned
+    assert np.all(np.sort(anchors[free, :2], axis=1) == [0, n - 1]) and np.all(anchors[free, 2:] == -1)
+    straight = np.linalg.norm(flat[free, None, :] - flat[anchors[free, :2]], axis=2)
+    assert np.allclose(lengths[free, :2], straight, rtol=1e-12)
+    # Fold the half y > 0 up by 90 degrees about the x axis: an L, 0.4 m along y, then 0.4 m up.
+    folded = flat.copy()
+    up = flat[:, 1] > 0
+    folded[up] = np.stack([flat[up, 0], np.zeros(up.sum()), flat[up, 1]], axis=1)
+    anchors, lengths = tethers(geodesic_graph(folded, faces), folded, pinned, everyone, 4)
+    top = (n - 1) * n  # the corner above pin 0, on the far edge of the folded half
+    assert lengths[top, list(anchors[top]).index(0)] == pytest.approx(size, rel=1e-9)  # round the fold
+    assert np.linalg.norm(folded[top] - folded[0]) == pytest.approx(size / 2**0.5)  # the shortcut not taken
 
 
 def test_cloth_particles_are_the_mesh_vertices_in_file_order_and_weigh_rho_times_area(tmp_path_factory):
@@ -137,6 +161,59 @@ def test_a_hanging_cloth_keeps_its_edge_lengths(hanging_cloth):
     assert strain.max() < 0.05
 
 
+@pytest.fixture(scope="module")
+def tethered_and_untethered(tmp_path_factory):
+    """Two 0.6 m cloths of 25 x 25 vertices side by side, each hung by its two top corners, under the default
+    substeps (dt 0.01 s in 2 ms substeps: 5): the left one with tethers (the default), the right one
+    without. Returns the scene, the two handles, their pinned corners, and the largest edge strain each
+    reached over 1.2 s."""
+    n = 25
+    path = cloth_file(tmp_path_factory, n, 0.6)
+    scene, _, cloths = pbd_scene(*[(ps.morphs.Mesh(file=path, pos=(x, 0, 1.5), euler=(90, 0, 0)),
+                                    ps.materials.PBD.Cloth(damping=0.5, tethers=tethers))
+                                   for x, tethers in ((-0.4, True), (0.4, False))])
+    assert scene._particle_solvers["PBD"].n_substeps == 5
+    corners = (n - 1) * n + np.array([0, n - 1])
+    for cloth in cloths:
+        cloth.fix_particles(corners)
+    worst = [0.0, 0.0]
+    for _ in range(12):
+        steps(scene, 10)
+        for k, cloth in enumerate(cloths):
+            worst[k] = max(worst[k], edge_strain(cloth, cloth.get_particles_pos()).max())
+    return scene, cloths, corners, worst
+
+
+def test_tethers_keep_a_cloth_hung_by_two_corners_from_stretching(tethered_and_untethered):
+    _, (tethered, untethered), corners, worst = tethered_and_untethered
+    # A cloth of compliance 1e-7 m/N weighing 72 g stretches by about 1e-6 under its weight: physics says its
+    # edges keep their length. Five substeps of one constraint sweep carry the pins' pull only a few edges
+    # into the cloth, so without tethers the edges at the corners stretch by tens of per cent.
+    assert worst[1] > 0.1
+    # With tethers no particle can sag farther from a pin than its rest distance along the cloth: what
+    # stretch is left is the unconverged sweep between neighbours (the 3% the issue allows).
+    assert worst[0] < 0.03
+    x = tethered.get_particles_pos()
+    rest = tethered.init_positions
+    # Every free particle stays within its rest distance of each pin (a flat cloth: the straight line). Along
+    # the top edge, pulled straight between the pins, the two tethers' spheres touch at one point and the
+    # alternating projections close in on it slowly: 1 mm there (0.3%), far less elsewhere.
+    for corner in corners:
+        excess = np.linalg.norm(x - x[corner], axis=1) - np.linalg.norm(rest - rest[corner], axis=1)
+        assert excess.max() < 1e-3
+    assert np.allclose(x[corners], rest[corners], atol=1e-6)  # the pins hold (single precision)
+
+
+def test_released_pins_drop_their_tethers(tethered_and_untethered):
+    """Once both pins let go the cloth falls as a body: no tether is left to hold it to where the pins were."""
+    scene, (tethered, _), corners, _ = tethered_and_untethered
+    tethered.release_particles(corners)
+    start = tethered.get_particles_pos()
+    steps(scene, 10)
+    drop = start[:, 2] - tethered.get_particles_pos()[:, 2]
+    assert np.all(drop > 0.5 * GRAVITY * 0.1**2 * 0.8)  # falls ~5 cm in 0.1 s; nothing held back
+
+
 def test_cloth_drapes_over_a_sphere_without_passing_through(tmp_path_factory):
     radius, centre = 0.15, np.array([0.0, 0.0, 0.3])
     scene, (ball,), (cloth,) = pbd_scene(
@@ -156,6 +233,49 @@ def test_cloth_drapes_over_a_sphere_without_passing_through(tmp_path_factory):
     assert x[middle, 2] == pytest.approx(centre[2] + radius + 0.5 * size, abs=2e-3)  # lies on the top
     assert x[:, 2].min() < centre[2]  # the edges hang down past the sphere's equator
     assert np.mean(np.abs(edge_strain(cloth, x))) < 0.01
+
+
+def _surface_height_over(x, faces, point):
+    """Height of the cloth surface over ``point``'s (x, y) (the triangle whose plan view holds it), m."""
+    for a, b, c in x[faces]:
+        plan = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
+        u, v = np.linalg.solve(plan, point[:2] - a[:2])
+        if u >= 0 and v >= 0 and u + v <= 1:
+            return a[2] + u * (b[2] - a[2]) + v * (c[2] - a[2])
+    raise AssertionError(f"no cloth triangle over {point}")
+
+
+def test_box_corners_do_not_poke_through_a_coarse_cloth(tmp_path_factory):
+    """A 0.6 m cloth of only 8 x 8 vertices (8.6 cm apart) falls onto a 0.3 m box standing on the ground,
+    turned 25 degrees. The box's top corners lie between cloth vertices, where vertex contacts alone would
+    let them through; the rigid collider points keep them under the cloth's triangles."""
+    scene, (_, box), (cloth,) = pbd_scene(
+        (ps.morphs.Mesh(file=cloth_file(tmp_path_factory, 8, 0.6), pos=(0, 0, 0.45)),
+         ps.materials.PBD.Cloth(damping=2.0)),  # damped, so its coarse flaps stop swinging within the test
+        rigid=[(ps.morphs.Plane(), ps.materials.Rigid(friction=0.5)),
+               (ps.morphs.Box(size=(0.3, 0.3, 0.3), pos=(0, 0, 0.15), euler=(0, 0, 25)),
+                ps.materials.Rigid(rho=300, friction=0.5))])
+    from physim.utils.rotations import quat_to_matrix
+
+    radius = 0.5 * scene.pbd_options.particle_size
+    top = np.array([[sx, sy, 1.0] for sx in (-1, 1) for sy in (-1, 1)]) * 0.15
+    for _ in range(25):
+        steps(scene, 10)
+        x = cloth.get_particles_pos()
+        corners = box.get_pos() + top @ quat_to_matrix(box.get_quat()).T
+        # Every corner stays under the cloth, a particle radius below its surface (less what one substep's
+        # motion and the Jacobi sum of corrections leave: a tenth of the radius).
+        for corner in corners:
+            assert _surface_height_over(x, cloth.faces, corner) - corner[2] > 0.9 * radius
+    # And the cloth rests on the box: the vertices over its top touch it or tent over its corners (a coarse
+    # cloth's triangle over a corner lifts its vertices by up to one and a half centimetres), at rest.
+    local = (x - box.get_pos()) @ quat_to_matrix(box.get_quat())
+    over = np.all(np.abs(local[:, :2]) < 0.15, axis=1)
+    assert over.sum() >= 9
+    assert x[over, 2].min() == pytest.approx(0.3 + radius, abs=1e-3)
+    assert x[over, 2].max() < 0.3 + 0.02
+    assert np.linalg.norm(cloth.get_particles_vel()[over], axis=1).max() < 0.02
+    assert box.get_pos()[2] == pytest.approx(0.15, abs=2e-3)  # the box still stands on the ground
 
 
 def test_a_cloth_hitting_a_free_box_hands_it_its_momentum(tmp_path_factory):

@@ -45,6 +45,10 @@ class Cloth(PBDMaterial):
     """A cloth: the vertices of a triangle mesh (``ps.morphs.Mesh``), in the file's vertex order, joined by
     stretch constraints along the mesh edges and bending constraints across them.
 
+    Rigid bodies meet the cloth at its vertices (their signed distance) and at its triangles (the rigid collider
+    points: box corners, cylinder rims, convex-mesh vertices, sphere and capsule centres), so a box corner does
+    not poke through a coarse cloth between its vertices.
+
     rho: areal density, kg/m^2 (cotton shirting about 0.1-0.2, denim about 0.4); each vertex weighs rho times
         a third of the area of its triangles, so the cloth weighs rho times its area.
     stretch_compliance: compliance of each edge, m/N (0: inextensible as far as the substeps allow).
@@ -52,12 +56,19 @@ class Cloth(PBDMaterial):
     self_collision: particles of the cloth (and of other colliding PBD bodies) keep a particle diameter
         apart. Only the vertices collide: a cloth coarser than the particle size can pass through itself
         between them.
+    tethers: long-range attachments (Kim, Chentanez and Mueller 2012): while particles are pinned (fixed or
+        attached), no free particle gets farther from a pin than its rest distance along the cloth. A cloth
+        as stiff as the default compliance barely stretches under its weight, but a few substeps of constraint
+        sweeps cannot carry a pin's pull through a large cloth: without tethers a cloth hung by two corners
+        stretches by tens of per cent at the pins until about ten times more substeps are spent. Turn them
+        off for a cloth meant to stretch (a large ``stretch_compliance``): they would stop it at its rest size.
     """
 
     rho: float = 0.2
     stretch_compliance: float = 1e-7
     bending_compliance: float = 1e-4
     self_collision: bool = True
+    tethers: bool = True
 
     kind = CLOTH
 
@@ -65,8 +76,9 @@ class Cloth(PBDMaterial):
         object.__setattr__(self, "rho", v.positive(owner, "rho", self.rho))
         for name in ("stretch_compliance", "bending_compliance"):
             object.__setattr__(self, name, v.finite_scalar(owner, name, getattr(self, name), low=0.0))
-        if not isinstance(self.self_collision, bool):
-            raise v.InvalidValueError(f"{owner}.self_collision: must be True or False, got {self.self_collision!r}")
+        for name in ("self_collision", "tethers"):
+            if not isinstance(getattr(self, name), bool):
+                raise v.InvalidValueError(f"{owner}.{name}: must be True or False, got {getattr(self, name)!r}")
 
     @property
     def collides_with_particles(self) -> bool:

@@ -93,6 +93,8 @@ class RigidColliders:
         self.n_bodies = int(rigid_solver.n_bodies)
         self.body_moves = upload(rigid_solver.body_moves(), ti.i32)  # (n_bodies,) MOVES_* per body
         self.refresh = PreparedKernel(_refresh_kinematics, **self.arrays)
+        self.points = rigid_solver._model["points"]  # (P,) vec3: every geom's collider points, geom frame, m
+        self.n_bounded = len(model.bounded_geoms)  # colliders[:n_bounded] are bounded (and have points)
 
     def body_pose(self, body: int, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame position (len(envs), 3) and rotation matrix (len(envs), 3, 3) of one rigid body."""

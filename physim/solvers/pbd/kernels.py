@@ -10,9 +10,13 @@ than many iterations of one step for the same work.
     contacts       particle-particle contacts on a hashed grid of cells one particle diameter wide, solved
                    Jacobi-style (each particle averages its own corrections), with position-based Coulomb
                    friction (Macklin et al. 2014, "Unified particle physics")
-    finish         rigid geoms and the domain walls push particles out (with friction against the geom's
-                   surface velocity); the momentum taken goes to the rigid solver's impulse accumulator;
-                   v = (x - x_prev) / dt
+    rigid points   each rigid collider point (box corners, cylinder rims, convex-mesh vertices, sphere and
+                   capsule centres, inflated by their radius) near a cloth triangle pushes the triangle's three
+                   vertices off it by barycentric weights, with friction (only when the scene has such points)
+    finish         tethers pull free cloth particles back within their rest geodesic distance of the pins
+                   (long-range attachments); rigid geoms and the domain walls push particles out (with
+                   friction against the geom's surface velocity); the momentum taken goes to the rigid
+                   solver's impulse accumulator; v = (x - x_prev) / dt
 
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
 """
@@ -193,13 +197,96 @@ def particle_contacts(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: 
 
 
 @ti.kernel
+def rigid_points_vs_triangles(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2),
+                              x: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), delta: nd(vec3, 2),
+                              triangles: nd(ti.i32, 2), colliders: nd(ti.i32, 1), points: nd(vec3, 1),
+                              impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
+                              geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), body_vec3: nd(vec3, 3),
+                              body_moves: nd(ti.i32, 1), params: nd(None, 1), int_params: nd(ti.i32, 1),
+                              serial: ti.template()):
+    """Cloth vertices meet rigid surfaces through their signed distance (``finish_substep``), but between
+    the vertices of a coarse cloth a box corner would pass through. Here each collider point of a bounded
+    geom (the rigid solver's own ``points``; planes, listed last in ``colliders``, have none) keeps a
+    particle radius plus its own radius from every cloth triangle it lies over, on the side of the
+    triangle it was on at the start of the substep. The point weighs infinitely much against the cloth:
+    the triangle's vertices move by w_k b_k / sum(w b^2) times the correction (b: barycentric weights),
+    the PBD point-triangle projection. Friction as in ``finish_substep``; corrections are summed per
+    vertex (Jacobi) and applied at the end."""
+    dt, radius = params[L.DT], params[L.RADIUS]
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        delta[env, i] = vec3(0.0)
+    ti.loop_config(serialize=serial)
+    for env, t in ti.ndrange(x.shape[0], triangles.shape[0]):
+        corner = ti.Vector([triangles[t, 0], triangles[t, 1], triangles[t, 2]])
+        xa, xb, xc = x[env, corner[0]], x[env, corner[1]], x[env, corner[2]]
+        low, high = ti.min(xa, xb, xc), ti.max(xa, xb, xc)
+        for k in range(int_params[L.N_BOUNDED_COLLIDERS]):
+            geom = colliders[k]
+            reach = radius + geom_model_scalar[geom, R.POINT_RADIUS]
+            # The geom's bounds against the triangle's first, so a far geom costs one test, not one per point.
+            if (geom_vec3[env, geom, R.AABB_MIN] <= high + reach).all() and \
+                    (geom_vec3[env, geom, R.AABB_MAX] >= low - reach).all():
+                for f in range(geom_model_int[geom, R.POINT_COUNT]):
+                    point = geom_vec3[env, geom, R.GEOM_POS] + \
+                        geom_rot[env, geom] @ points[geom_model_int[geom, R.POINT_START] + f]
+                    if (point >= low - reach).all() and (point <= high + reach).all():
+                        edge_b, edge_c, offset = xb - xa, xc - xa, point - xa
+                        d00, d01, d11 = edge_b.dot(edge_b), edge_b.dot(edge_c), edge_c.dot(edge_c)
+                        d20, d21 = offset.dot(edge_b), offset.dot(edge_c)
+                        denominator = d00 * d11 - d01 * d01
+                        normal = edge_b.cross(edge_c)
+                        if denominator > 1e-20:
+                            wb = (d11 * d20 - d01 * d21) / denominator
+                            wc = (d00 * d21 - d01 * d20) / denominator
+                            weights = vec3(1.0 - wb - wc, wb, wc)
+                            if (weights >= 0.0).all():
+                                normal = normal.normalized()
+                                distance = offset.dot(normal)
+                                pa, pb, pc = x_prev[env, corner[0]], x_prev[env, corner[1]], x_prev[env, corner[2]]
+                                before = (point - pa).dot((pb - pa).cross(pc - pa))
+                                side = 1.0 if before > 0 else -1.0
+                                if before == 0:
+                                    side = 1.0 if distance >= 0 else -1.0
+                                depth = reach - side * distance
+                                inverse = vec3(0.0)
+                                for m in ti.static(range(3)):
+                                    inverse[m] = _inverse_mass(p_scalar, pin_body, env, corner[m])
+                                share = (inverse * weights * weights).sum()
+                                if depth > 0 and share > 0:
+                                    body = geom_model_int[geom, R.GEOM_BODY]
+                                    arm = point - body_vec3[env, body, R.COM_WORLD]
+                                    surface_velocity = body_vec3[env, body, R.LIN_VEL] + \
+                                        body_vec3[env, body, R.ANG_VEL].cross(arm)
+                                    moved = weights[0] * (xa - pa) + weights[1] * (xb - pb) + weights[2] * (xc - pc)
+                                    relative = moved - dt * surface_velocity
+                                    tangential = relative - relative.dot(normal) * normal
+                                    slide = tangential.norm()
+                                    friction = ti.max(body_scalar[p_int[corner[0], L.BODY], L.FRICTION],
+                                                      geom_model_scalar[geom, R.FRICTION])
+                                    if slide > friction * depth:
+                                        tangential *= friction * depth / slide
+                                    correction = -side * depth * normal - tangential
+                                    given = vec3(0.0)
+                                    for m in ti.static(range(3)):
+                                        move = inverse[m] * weights[m] / share * correction
+                                        ti.atomic_add(delta[env, corner[m]], move)
+                                        given += p_scalar[corner[m], L.MASS] * move / dt
+                                    if body_moves[body] != R.MOVES_STATIC:
+                                        impulse[env, body, L.LINEAR] -= given
+                                        impulse[env, body, L.ANGULAR] -= arm.cross(given)
+    for env, i in ti.ndrange(x.shape[0], x.shape[1]):
+        x[env, i] += delta[env, i]
+
+
+@ti.kernel
 def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2), x: nd(vec3, 2),
-                   v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), colliders: nd(ti.i32, 1),
+                   v: nd(vec3, 2), x_prev: nd(vec3, 2), pin_body: nd(ti.i32, 2), tether_anchor: nd(ti.i32, 3),
+                   tether_length: nd(None, 3), colliders: nd(ti.i32, 1),
                    impulse: nd(vec3, 3), geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2),
                    geom_model_vec3: nd(vec3, 2), planes: nd(vec4, 1), geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2),
                    body_vec3: nd(vec3, 3), body_moves: nd(ti.i32, 1), params: nd(None, 1),
                    int_params: nd(ti.i32, 1), serial: ti.template()):
-    """Rigid geoms and walls, then velocities from the substep's displacement."""
+    """Tethers, rigid geoms and walls, then velocities from the substep's displacement."""
     dt, radius = params[L.DT], params[L.RADIUS]
     lower = vec3(params[L.LOWER_X], params[L.LOWER_Y], params[L.LOWER_Z])
     upper = vec3(params[L.UPPER_X], params[L.UPPER_Y], params[L.UPPER_Z])
@@ -208,6 +295,16 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
     for env, i in ti.ndrange(x.shape[0], x.shape[1]):
         position = x[env, i]
         if pin_body[env, i] == L.FREE:
+            # Tethers are unilateral and the pin weighs infinitely much: only the particle moves, and only when
+            # it is farther from the pin than its rest geodesic distance. Anchors are pinned, so no other
+            # thread of this loop writes them.
+            for slot in ti.static(range(L.TETHER_SLOTS)):
+                anchor = tether_anchor[env, i, slot]
+                if anchor >= 0:
+                    reach = position - x[env, anchor]
+                    distance = reach.norm()
+                    if distance > tether_length[env, i, slot]:
+                        position -= (1.0 - tether_length[env, i, slot] / distance) * reach
             mass = p_scalar[i, L.MASS]
             friction = body_scalar[p_int[i, L.BODY], L.FRICTION]
             for k in range(int_params[L.N_COLLIDERS]):

@@ -8,10 +8,14 @@ Shapes: B envs (the env axis is outermost), n particles, m distance constraints,
     constraints       con_int (m, 2): the two particles; con_scalar (m, CON_SCALAR_SLOTS): rest length m,
                       compliance m/N. Sorted by colour: no two constraints of one colour share a particle,
                       so a colour is solved in parallel (Gauss-Seidel between colours)
+    cloth triangles   triangles (T, 3) i32: every cloth's faces, as particle indices
     particle state    x, v (B, n) vec3: position m, velocity m/s
     pins (control)    pin_body (B, n) i32: FREE, FIXED (held at a world point) or the rigid body index it is
                       attached to; pin_vec3 (B, n, PIN_SLOTS): TARGET (world point, or the point in the rigid
                       body's frame), PREVIOUS (the world target at the end of the last step, m)
+    tethers           tether_anchor (B, n, TETHER_SLOTS) i32: pinned particles a free cloth particle is tethered
+                      to (-1: none); tether_length (B, n, TETHER_SLOTS): the farthest it may be from each, m
+                      (its rest geodesic distance). Derived from the pins whenever they change
     work              x_prev (B, n) vec3: position at the start of the substep; lam (B, m): XPBD multipliers;
                       delta (B, n) vec3: averaged contact corrections; hash_count, hash_start (B, T + 1),
                       hash_sorted (B, n) i32: the particles bucketed by grid cell (counting sort)
@@ -38,14 +42,16 @@ FREE, FIXED = -2, -1
 # pin_vec3 (B, n, ...)
 TARGET, PREVIOUS = range(2)
 PIN_SLOTS = 2
+# tether_anchor, tether_length (B, n, ...): the nearest pins a particle is tethered to
+TETHER_SLOTS = 4
 # impulse (B, n_rigid_bodies, ...)
 LINEAR, ANGULAR = range(2)
 # params (float)
 DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z, RADIUS = range(11)
 N_PARAMS = 11
 # int_params
-N_COLLIDERS, N_RIGID_BODIES = range(2)
-N_INT_PARAMS = 2
+N_COLLIDERS, N_RIGID_BODIES, N_BOUNDED_COLLIDERS = range(3)
+N_INT_PARAMS = 3
 NO_PARTICLE = 2**30
 # Constraint colours solved per launch of solve_distances (unrolled in the kernel; more colours take more launches)
 COLORS_PER_LAUNCH = 16

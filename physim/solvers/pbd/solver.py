@@ -2,9 +2,10 @@
 substep kernels, moves state in and out, pins particles.
 
 A step: refresh the rigid geoms' poses (when the scene has rigid bodies), then per substep ``predict``, the
-constraint colours (``iterations`` times), ``particle_contacts`` (when any body collides with particles) and
-``finish_substep``; last ``end_step`` hands the contact impulses to rigid bodies and checks health. Launches go
-through ``PreparedKernel``, so a launch costs microseconds.
+constraint colours (``iterations`` times), ``particle_contacts`` (when any body collides with particles),
+``rigid_points_vs_triangles`` (when cloth meets rigid geoms with collider points) and ``finish_substep``;
+last ``end_step`` hands the contact impulses to rigid bodies and checks health. Launches go through
+``PreparedKernel``, so a launch costs microseconds.
 """
 
 import numpy as np
@@ -53,11 +54,16 @@ class PBDSolver(ParticleStore):
         rest = np.concatenate([b.positions for b in bodies]) if bodies else np.zeros((0, 3))
         self.initial_x = rest.astype(f)
 
-        masses, pairs, compliance = [], [], []
+        masses, pairs, compliance, geodesics, triangles = [], [], [], [], []
+        self.tethered = np.zeros(n, bool)
         for body, start in zip(bodies, self.starts):
             material = body.material
             if material.kind == pm.CLOTH:
                 masses.append(vertex_masses(body.positions, body.faces, material.rho))
+                triangles.append(body.faces + start)
+                if material.tethers:
+                    self.tethered[start:start + len(body.positions)] = True
+                    geodesics.append((start, body.positions, body.faces))
                 stretch, bending = cons.mesh_edges(body.faces), cons.bending_pairs(body.faces)
                 pairs += [stretch + start, bending + start]
                 compliance += [np.full(len(stretch), material.stretch_compliance),
@@ -70,6 +76,9 @@ class PBDSolver(ParticleStore):
                     compliance.append(np.full(len(lattice), material.stretch_compliance))
         mass = np.concatenate(masses) if masses else np.zeros(0)
         self.particle_mass = mass
+        self._geodesic_meshes, self._geodesic = geodesics, None  # the graph is made at the first pin
+        self._tether_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self.triangles = np.concatenate(triangles).astype(np.int32) if triangles else np.zeros((0, 3), np.int32)
         pairs_all = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
         compliance_all = np.concatenate(compliance) if compliance else np.zeros(0)
         colors = cons.color(pairs_all, n)
@@ -119,7 +128,9 @@ class PBDSolver(ParticleStore):
                            color_bounds=upload(color_bounds, ti.i32))
         self._state = dict(x=ti.ndarray(vec3, (batch, rows)), v=ti.ndarray(vec3, (batch, rows)),
                            pin_body=ti.ndarray(ti.i32, (batch, rows)),
-                           pin_vec3=ti.ndarray(vec3, (batch, rows, L.PIN_SLOTS)))
+                           pin_vec3=ti.ndarray(vec3, (batch, rows, L.PIN_SLOTS)),
+                           tether_anchor=ti.ndarray(ti.i32, (batch, rows, L.TETHER_SLOTS)),
+                           tether_length=ti.ndarray(scalar, (batch, rows, L.TETHER_SLOTS)))
         self._work = dict(x_prev=ti.ndarray(vec3, (batch, rows)), lam=ti.ndarray(scalar, (batch, max(m, 1))),
                           delta=ti.ndarray(vec3, (batch, rows)), hash_count=ti.ndarray(ti.i32, (batch, buckets)),
                           hash_start=ti.ndarray(ti.i32, (batch, buckets + 1)),
@@ -127,6 +138,8 @@ class PBDSolver(ParticleStore):
         self._flag = ti.ndarray(ti.i32, (1,))
         write(self._state["pin_body"], L.FREE)
         write(self._state["pin_vec3"], 0.0)
+        write(self._state["tether_anchor"], -1)
+        write(self._state["tether_length"], 0.0)
         self._launches = None
         self.reset()
 
@@ -145,7 +158,8 @@ class PBDSolver(ParticleStore):
             rigid_arrays, colliders, n_rigid_bodies = placeholder_rigid_arrays(self.n_batch, f), np.zeros(0), 0
             body_moves = placeholder_body_moves()
         int_params = np.zeros(L.N_INT_PARAMS, np.int32)
-        int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES]] = len(colliders), n_rigid_bodies
+        n_bounded = self.rigid.n_bounded if len(colliders) else 0
+        int_params[[L.N_COLLIDERS, L.N_RIGID_BODIES, L.N_BOUNDED_COLLIDERS]] = len(colliders), n_rigid_bodies, n_bounded
         self._params = upload(self._params_host, scalar_type(f))
         self._int_params = upload(int_params, ti.i32)
         self._colliders = upload(np.append(colliders, 0).astype(np.int32), ti.i32)
@@ -166,12 +180,22 @@ class PBDSolver(ParticleStore):
             hash_start=work["hash_start"], hash_sorted=work["hash_sorted"])
         self._finish = PreparedKernel(
             K.finish_substep, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
-            x_prev=work["x_prev"], colliders=self._colliders, impulse=self._impulse,
+            x_prev=work["x_prev"], tether_anchor=state["tether_anchor"], tether_length=state["tether_length"],
+            colliders=self._colliders, impulse=self._impulse,
             **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar", "geom_model_vec3", "planes",
                                               "geom_vec3", "geom_rot", "body_vec3")},
             body_moves=body_moves, int_params=self._int_params, serial=self.options.deterministic)
         self._end = PreparedKernel(K.end_step, x=state["x"], v=state["v"], impulse=self._impulse,
                                    body_vec3=rigid["body_vec3"], int_params=self._int_params, flag=self._flag)
+        self._rigid_points = None
+        if len(self.triangles) and n_bounded:
+            self._rigid_points = PreparedKernel(
+                K.rigid_points_vs_triangles, **common, p_int=model["p_int"], body_scalar=model["body_scalar"],
+                x_prev=work["x_prev"], delta=work["delta"], triangles=upload(self.triangles, ti.i32),
+                colliders=self._colliders, points=self.rigid.points, int_params=self._int_params,
+                impulse=self._impulse, **{name: rigid[name] for name in ("geom_model_int", "geom_model_scalar",
+                                                                         "geom_vec3", "geom_rot", "body_vec3")},
+                body_moves=body_moves, serial=self.options.deterministic)
         self._refresh = self.rigid.refresh if self.rigid is not None and n_rigid_bodies else None
         self._launches = True
 
@@ -191,6 +215,8 @@ class PBDSolver(ParticleStore):
                     self._distances(first_color=first_color)
             if self.any_particle_contacts:
                 self._contacts()
+            if self._rigid_points is not None:
+                self._rigid_points()
             self._finish()
         bad = int(self._end())
         if bad == L.NO_PARTICLE:
@@ -233,17 +259,50 @@ class PBDSolver(ParticleStore):
             pin_vec3[np.ix_(envs, index, [L.PREVIOUS])] = here[:, :, None, :]
         write(self._state["pin_body"], pin_body)
         write(self._state["pin_vec3"], pin_vec3)
+        self._update_tethers(envs, pin_body)
 
     def release(self, body: int, particles: np.ndarray, envs: np.ndarray) -> None:
         index = self.starts[body] + np.asarray(particles, np.int64)
         pin_body = read(self._state["pin_body"])
         pin_body[np.ix_(envs, index)] = L.FREE
         write(self._state["pin_body"], pin_body)
+        self._update_tethers(envs, pin_body)
 
     def pinned(self, body: int, envs: np.ndarray) -> np.ndarray:
         """(len(envs), n) bool: which of a body's particles are pinned."""
         start, stop = self.starts[body], self.starts[body + 1]
         return read(self._state["pin_body"])[envs, start:stop] != L.FREE
+
+    def _geodesic_graph(self):
+        """The tethered bodies' geodesic graphs as one block-diagonal (n, n) graph (bodies are not connected)."""
+        from scipy.sparse import coo_matrix
+
+        rows, cols, lengths = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+        for start, positions, faces in self._geodesic_meshes:
+            part = cons.geodesic_graph(positions, faces).tocoo()
+            rows.append(part.row + start)
+            cols.append(part.col + start)
+            lengths.append(part.data)
+        return coo_matrix((np.concatenate(lengths), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(self.n_particles,) * 2).tocsr()
+
+    def _update_tethers(self, envs: np.ndarray, pin_body: np.ndarray) -> None:
+        """Tether the free cloth particles of the chosen envs to their nearest pins (``constraints.tethers``).
+        Envs pinned alike share one computation."""
+        if not self.tethered.any():
+            return
+        if self._geodesic is None:
+            self._geodesic = self._geodesic_graph()
+        anchors, lengths = read(self._state["tether_anchor"]), read(self._state["tether_length"])
+        for env in envs:
+            pinned = pin_body[env, : self.n_particles] != L.FREE
+            key = np.packbits(pinned).tobytes()
+            if key not in self._tether_cache:
+                self._tether_cache[key] = cons.tethers(self._geodesic, self.initial_x.astype(np.float64), pinned,
+                                                           self.tethered, L.TETHER_SLOTS)
+            anchors[env, : self.n_particles], lengths[env, : self.n_particles] = self._tether_cache[key]
+        write(self._state["tether_anchor"], anchors)
+        write(self._state["tether_length"], lengths)
 
     def _restart_attached_pins(self, envs: np.ndarray) -> None:
         if self.rigid is None or self.n_particles == 0:
