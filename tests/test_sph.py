@@ -106,10 +106,13 @@ def test_a_light_body_floats_and_a_heavy_one_sinks():
         if step >= 200:
             heights.append(light.get_pos()[2])
     # Archimedes: at half water's density the box floats half immersed, its centre at the surface, which
-    # the displaced volume lifts from 0.16 m by about 4 mm. Boundary particles keep the liquid up to one
-    # particle_size off a rigid surface (Akinci et al. 2012's boundary layer): the box rides that much higher.
+    # the displaced volume lifts from 0.16 m by about 4 mm. The liquid meets the box where its own volume
+    # ends (half a particle off its particles' centres), so the box takes that draft; the free surface is
+    # only defined to within a particle layer, and a quarter of a particle (5 mm) bounds what the body's
+    # bobbing (2.4 Hz, still decaying) and the surface layer leave (measured: 1.9 mm low). Akinci et al.'s
+    # boundary layer as first built held the liquid 1.1 particles off and the box rode 26 mm high.
     surface = 0.16 + 0.1 * 0.1 * 0.03 / (0.3 * 0.3)
-    assert np.mean(heights) == pytest.approx(surface + 0.5 * SIZE, abs=SIZE)
+    assert np.mean(heights) == pytest.approx(surface, abs=0.25 * SIZE)
     # The heavy box (three times water's density) goes down and ends on the floor, held off it by the
     # liquid's boundary layer no more than about a particle (and not below it: the floor holds it).
     assert 0.03 - 0.1 * SIZE < heavy.get_pos()[2] < 0.03 + 1.5 * SIZE

@@ -17,9 +17,8 @@ A liquid sampled at rest density on its lattice holds still from the first step 
 hydrostatic pressure needs no settling); the lattice is not SPH's stable packing under pressure, though,
 and after about a second it rearranges, the XSPH smoothing damping what that releases (tests/test_sph.py).
 
-Known limits (measured, see tests/test_sph.py): a rigid body floats up to one particle_size high (its
-Akinci boundary pushes with the particle's stiffness only, as the domain walls once did); the solve's
-iterations grow with the liquid's depth in particles (about 27 per substep for a column 8 deep at the
+Known limits (measured, see tests/test_sph.py): the solve's iterations grow with the liquid's depth in
+particles (about 27 per substep for a column 8 deep at the
 default tolerance).
 """
 
@@ -156,7 +155,8 @@ class SPHSolver(ParticleStore):
             return
         opts = self.options
         local, owner, volume = boundary.sample_rigid_boundary(
-            rigid_solver.bodies, BOUNDARY_SPACING * opts.particle_size, opts.support_radius, self.kernel_scale)
+            rigid_solver.bodies, BOUNDARY_SPACING * opts.particle_size, opts.particle_size, opts.support_radius,
+            self.kernel_scale)
         if len(local) == 0:
             return
         self._rigid = rigid_solver
