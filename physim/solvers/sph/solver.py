@@ -148,14 +148,18 @@ class SPHSolver(ParticleStore):
         return p_param
 
     def attach_rigid(self, rigid_solver) -> None:
-        """Couple with the scene's rigid solver: sample boundary particles on its bodies' surfaces; every
-        substep they are placed from the bodies' poses and velocities, and the bodies take the liquid's
-        pressure impulses (fixed bodies only push)."""
-        if self.n_particles == 0 or not getattr(rigid_solver, "bodies", None):
+        """Couple with the scene's rigid solver: sample boundary particles on its bodies' and robot links'
+        surfaces; every substep they are placed from the bodies' poses and velocities, and the bodies take the
+        liquid's pressure impulses through the rigid solver's accumulator (a link's through its tree; fixed
+        bodies only push)."""
+        # Free bodies, then the robots' links: the rigid solver numbers its bodies in this order.
+        bodies = list(getattr(rigid_solver, "bodies", ())) + list(getattr(getattr(rigid_solver, "art", None),
+                                                                          "link_bodies", ()))
+        if self.n_particles == 0 or not bodies:
             return
         opts = self.options
         local, owner, volume = boundary.sample_rigid_boundary(
-            rigid_solver.bodies, BOUNDARY_SPACING * opts.particle_size, opts.particle_size, opts.support_radius,
+            bodies, BOUNDARY_SPACING * opts.particle_size, opts.particle_size, opts.support_radius,
             self.kernel_scale)
         if len(local) == 0:
             return
