@@ -130,7 +130,8 @@ class SPHSolver(ParticleStore):
         arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
                   **self._state, **self._work, "params": self._model["params"],
                   "int_params": self._model["int_params"]}
-        self._stages = {stage: PreparedKernel(K.stage_kernel, **arrays, stage=stage) for stage in range(9)}
+        self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
+                        for stage in range(9)}
         if old_state is None:
             self.reset()
         else:

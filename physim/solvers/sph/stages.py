@@ -104,6 +104,22 @@ def reflect(d: ti.template(), xp, vp, code):
 
 
 @ti.func
+def neighbour_velocity(d: ti.template(), env, code):
+    """The velocity of neighbour entry ``code`` when it is a liquid particle or its image (the solves' inner
+    loop: no position is read)."""
+    n = d.int_params[L.N_LIQUID]
+    j = code
+    vj = vec3(0.0)
+    if code < n:
+        vj = d.v[env, j]
+    else:
+        offset = code - n - d.int_params[L.N_BOUNDARY]
+        j = offset // L.N_IMAGE_CODES
+        _, vj = reflect(d, vec3(0.0), d.v[env, j], offset % L.N_IMAGE_CODES)
+    return vj
+
+
+@ti.func
 def neighbour_motion(d: ti.template(), env, code):
     """Liquid index, position and velocity of neighbour entry ``code``: a liquid particle (code < n) or the
     image of one across the domain walls (code >= n + nb)."""
@@ -219,17 +235,18 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                         if rv.norm_sqr() < h * h and count < room:
                             grad = kernel_grad(d, rv)
                             d.neighbours[env, i, count] = j
-                            d.neighbour_grad[env, i, count] = grad
-                            count += 1
                             if j < n:
                                 mj = d.p_param[j, L.MASS]
                                 density += mj * kernel_w(d, rv.norm())
                                 grad_sum += mj * grad
                                 grad_sq += mi * mj * grad.norm_sqr()
+                                d.neighbour_grad[env, i, count] = mj * grad
                             else:
                                 volume = d.b_volume[j - n]
                                 density += rest * volume * kernel_w(d, rv.norm())
                                 grad_sum += rest * volume * grad
+                                d.neighbour_grad[env, i, count] = rest * volume * grad
+                            count += 1
         sides = wall_sides(d, xi)
         if sides.max() > 0:
             direct = count
@@ -253,7 +270,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                             if rv.norm_sqr() < h * h and count < room:
                                 grad = kernel_grad(d, rv)
                                 d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
-                                d.neighbour_grad[env, i, count] = grad
+                                d.neighbour_grad[env, i, count] = mj * grad
                                 count += 1
                                 density += mj * kernel_w(d, rv.norm())
                                 grad_sum += mj * grad
@@ -272,17 +289,15 @@ def compression_rate(d: ti.template(), env, i):
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
     vi = d.v[env, i]
-    rest = d.p_param[i, L.REST_DENSITY]
     rate = 0.0
     for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
         code = d.neighbours[env, i, k]
-        grad = d.neighbour_grad[env, i, k]
+        vj = vec3(0.0)
         if code < n or code >= n + nb:
-            j, _, vj = neighbour_motion(d, env, code)
-            rate += d.p_param[j, L.MASS] * (vi - vj).dot(grad)
+            vj = neighbour_velocity(d, env, code)
         else:
-            b = code - n
-            rate += rest * d.b_volume[b] * (vi - d.b_vec3[env, b, L.B_VEL]).dot(grad)
+            vj = d.b_vec3[env, code - n, L.B_VEL]
+        rate += (vi - vj).dot(d.neighbour_grad[env, i, k])
     return rate
 
 
@@ -329,19 +344,18 @@ def apply_stiffness(d: ti.template(), env, i, dt):
     ki = d.p_work[env, i, L.STIFFNESS]
     if d.active[env, i] != 0:
         mi = d.p_param[i, L.MASS]
-        rest = d.p_param[i, L.REST_DENSITY]
         dv = vec3(0.0)
         for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
             code = d.neighbours[env, i, k]
             if code < n or code >= n + nb:
                 j = code if code < n else (code - n - nb) // L.N_IMAGE_CODES
                 kj = d.p_work[env, j, L.STIFFNESS]
-                dv -= dt * d.p_param[j, L.MASS] * (ki + kj) * d.neighbour_grad[env, i, k]
+                dv -= dt * (ki + kj) * d.neighbour_grad[env, i, k]
             elif ki != 0.0:
                 # A rigid boundary particle pushes with the particle's own stiffness only (k_b = 0, as
                 # SPlisHSPlasH's DFSPH with Akinci boundaries).
                 b = code - n
-                push = -dt * ki * rest * d.b_volume[b] * d.neighbour_grad[env, i, k]
+                push = -dt * ki * d.neighbour_grad[env, i, k]
                 dv += push
                 body = d.b_body[b]
                 impulse = -mi * push
@@ -376,7 +390,7 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
                 mj = d.p_param[j, L.MASS]
                 r2 = rv.norm_sqr()
                 smoothing += mj / rho_j * kernel_w(d, ti.sqrt(r2)) * (vj - vi)
-                acc += (10.0 * nu * mj / rho_j * (vi - vj).dot(rv) / (r2 + 0.01 * h * h)
+                acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (r2 + 0.01 * h * h)
                         * d.neighbour_grad[env, i, k])
                 if cohesion > 0.0:
                     r = ti.sqrt(r2)
