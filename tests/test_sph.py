@@ -7,6 +7,9 @@ from conftest import GRAVITY
 
 import physim as ps
 from physim.errors import InvalidValueError
+from physim.scene.robot_entity import RobotEntity
+from physim.solvers.rigid import GeomSpec, Shape
+from physim.solvers.rigid.articulation_model import ArticulationSpec, JointSpec, JointType, LinkGeom, LinkSpec
 
 SIZE = 0.02  # particle_size of the fast tests: coarse, so each scene is a few thousand particles at most
 
@@ -106,14 +109,67 @@ def test_a_light_body_floats_and_a_heavy_one_sinks():
         if step >= 200:
             heights.append(light.get_pos()[2])
     # Archimedes: at half water's density the box floats half immersed, its centre at the surface, which
-    # the displaced volume lifts from 0.16 m by about 4 mm. Boundary particles keep the liquid up to one
-    # particle_size off a rigid surface (Akinci et al. 2012's boundary layer): the box rides that much higher.
+    # the displaced volume lifts from 0.16 m by about 4 mm. The liquid meets the box where its own volume
+    # ends (half a particle off its particles' centres), so the box takes that draft; the free surface is
+    # only defined to within a particle layer, and a quarter of a particle (5 mm) bounds what the body's
+    # bobbing (2.4 Hz, still decaying) and the surface layer leave (measured: 1.9 mm low). Akinci et al.'s
+    # boundary layer as first built held the liquid 1.1 particles off and the box rode 26 mm high.
     surface = 0.16 + 0.1 * 0.1 * 0.03 / (0.3 * 0.3)
-    assert np.mean(heights) == pytest.approx(surface + 0.5 * SIZE, abs=SIZE)
+    assert np.mean(heights) == pytest.approx(surface, abs=0.25 * SIZE)
     # The heavy box (three times water's density) goes down and ends on the floor, held off it by the
     # liquid's boundary layer no more than about a particle (and not below it: the floor holds it).
     assert 0.03 - 0.1 * SIZE < heavy.get_pos()[2] < 0.03 + 1.5 * SIZE
     assert np.all(np.isfinite(water.get_particles_pos()))
+
+
+SERVO_KP = 50.0  # N m / rad: the ball sags 1.5 mm in air
+
+
+def lever_holding_torque(with_water: bool) -> float:
+    """The torque a stiff position servo needs to hold a fixed-base one-link robot level: a hinge about y at
+    x = -0.12 m, 0.1 m up, and a ball (radius 4 cm, twice water's density) on the link's end at x = 0, held
+    under 16 cm of water or in air. Mean over the last 0.2 s of 0.5 s, N m."""
+    radius, arm = 0.04, 0.12
+    mass = 2000.0 * 4 / 3 * np.pi * radius**3
+    hinge = JointSpec("hinge", JointType.REVOLUTE, axis=np.array([0.0, 1.0, 0.0]))
+    lever = LinkSpec("lever", -1, np.zeros(3), np.array([1.0, 0, 0, 0]), (hinge,), mass, np.array([arm, 0.0, 0.0]),
+                     np.eye(3) * 0.4 * mass * radius**2,
+                     geoms=(LinkGeom(GeomSpec(Shape.sphere(radius), pos=np.array([arm, 0.0, 0.0]))),))
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=0.005, substeps=2),
+                     sph_options=ps.options.SPHOptions(lower_bound=(-0.1, -0.1, 0.0), upper_bound=(0.1, 0.1, 0.3),
+                                                       particle_size=SIZE))
+    if with_water:  # 16 cm of water with an 8 cm hole where the ball is (liquid sampled inside it would stay)
+        for lower, upper in [((-0.1, -0.1, 0.0), (-0.04, 0.1, 0.16)), ((0.04, -0.1, 0.0), (0.1, 0.1, 0.16)),
+                             ((-0.04, -0.1, 0.0), (0.04, -0.04, 0.16)), ((-0.04, 0.04, 0.0), (0.04, 0.1, 0.16)),
+                             ((-0.04, -0.04, 0.0), (0.04, 0.04, 0.06)), ((-0.04, -0.04, 0.14), (0.04, 0.04, 0.16))]:
+            scene.add_entity(ps.morphs.Box(lower=lower, upper=upper), material=ps.materials.SPH.Liquid())
+    robot = RobotEntity(scene, len(scene.entities), "lever", ps.morphs.Box(size=(0.1,) * 3, pos=(-arm, 0.0, 0.1)),
+                        ps.materials.Rigid(), ps.surfaces.Default(), ArticulationSpec("lever", (lever,)))
+    scene.entities.append(robot)
+    scene.build()
+    robot.set_dofs_kp(np.array([SERVO_KP]))
+    robot.set_dofs_kv(np.array([1.0]))
+    robot.control_dofs_position(np.zeros(1))
+    # The servo's spring carries the load: torque = kp times the mean deflection. (The servo's reported force
+    # is sampled at the step's last substep, while the liquid's impulse arrives at its first: its damping
+    # term would read the kick's phase, not the mean.)
+    angles = []
+    for step in range(100):
+        scene.step()
+        if step >= 60:
+            angles.append(float(robot.get_dofs_position()[0]))
+    return SERVO_KP * float(np.mean(angles))
+
+
+def test_a_robot_link_under_water_feels_buoyancy_on_its_joint():
+    """Robot links carry boundary particles as free bodies do: the liquid pushes the link and the push reaches
+    the joint through the tree. Archimedes: the ball displaces half its own weight of water, so the servo
+    holding the lever level needs half the torque it needs in air. Within 10 % of the dry torque (measured:
+    0.57 of it): the ball is only two particles across, its boundary layer a sphere of 1.5 particles, and the
+    liquid around it still settles."""
+    dry, wet = lever_holding_torque(False), lever_holding_torque(True)
+    assert abs(dry) == pytest.approx(2000.0 * 4 / 3 * np.pi * 0.04**3 * GRAVITY * 0.12, rel=0.02)
+    assert wet / dry == pytest.approx(0.5, abs=0.1)
 
 
 def test_dam_break_front_follows_martin_and_moyce():

@@ -9,7 +9,6 @@ launch costs microseconds. After the last substep of a step one small kernel red
 (the first particle gone non-finite).
 """
 
-import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from physim.solvers.mpm.stages import g2p, gather_grid_update, grid_update, p2g,
 from physim.solvers.particles import ParticleBodySpec, ParticleStore
 from physim.utils.arrays import scalar_type, upload
 from physim.utils.launch import PreparedKernel
+from physim.utils.launch import optimizing_compiler as _optimizing_compiler
 from physim.utils.tmath import is_finite
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
@@ -124,30 +124,6 @@ def _health_kernel(x: nd(vec3, 2), v: nd(vec3, 2), F: nd(mat3, 2), flag: nd(ti.i
         if not (is_finite(size) and size < 1e30):
             ti.atomic_min(flag[0], env * x.shape[1] + p)
     return flag[0]
-
-
-@contextlib.contextmanager
-def _optimizing_compiler(active: bool = True):
-    """Compile the MPM kernels with Taichi's own IR optimisations on, whatever ``ps.init`` chose, but without
-    its control-flow-graph pass.
-
-    physim initialises Taichi with ``advanced_optimization=False`` because those passes cost most of the
-    rigid step's compile time and bought it no speed. In the MPM particle loops they buy 20% (P2G with its
-    constitutive update: 4.8 -> 3.7 ms at 50k particles on one core here); the control-flow-graph pass
-    (store-to-load forwarding) buys nothing more there and costs 6 s of cold compile. Compile options are part
-    of Taichi's cache key, so these kernels are cached compiled this way. They are set only while the kernels
-    compile on their first launch (``active``), not around the grid hooks, which belong to other modules.
-    """
-    if not active:
-        yield
-        return
-    config = ti.lang.impl.current_cfg()
-    before = config.advanced_optimization, config.cfg_optimization
-    config.advanced_optimization, config.cfg_optimization = True, False
-    try:
-        yield
-    finally:
-        config.advanced_optimization, config.cfg_optimization = before
 
 
 class MPMSolver(ParticleStore):

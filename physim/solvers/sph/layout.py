@@ -15,8 +15,9 @@ nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particl
                      cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
                      vec3: particles in cell order; neighbours (B, n, K) i32: liquid indices < n, boundary
                      ones n + b, wall images past them (N_IMAGE_CODES);
-                     neighbour_grad (B, n, K) vec3: the kernel gradient of each pair, 1/m^4, kept
-                     for the solves' iterations (positions do not change within a substep)
+                     neighbour_grad (B, n, K) vec3: the kernel gradient of each pair weighted by the
+                     neighbour's mass (m_j, or rho0_i V_b for a boundary particle), kg/m^4, kept for the solves'
+                     iterations (positions do not change within a substep)
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
                      gave each rigid body this substep
     reductions       stats (B, N_STATS)

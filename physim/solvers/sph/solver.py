@@ -17,9 +17,8 @@ A liquid sampled at rest density on its lattice holds still from the first step 
 hydrostatic pressure needs no settling); the lattice is not SPH's stable packing under pressure, though,
 and after about a second it rearranges, the XSPH smoothing damping what that releases (tests/test_sph.py).
 
-Known limits (measured, see tests/test_sph.py): a rigid body floats up to one particle_size high (its
-Akinci boundary pushes with the particle's stiffness only, as the domain walls once did); the solve's
-iterations grow with the liquid's depth in particles (about 27 per substep for a column 8 deep at the
+Known limits (measured, see tests/test_sph.py): the solve's iterations grow with the liquid's depth in
+particles (about 27 per substep for a column 8 deep at the
 default tolerance).
 """
 
@@ -131,7 +130,8 @@ class SPHSolver(ParticleStore):
         arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
                   **self._state, **self._work, "params": self._model["params"],
                   "int_params": self._model["int_params"]}
-        self._stages = {stage: PreparedKernel(K.stage_kernel, **arrays, stage=stage) for stage in range(9)}
+        self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
+                        for stage in range(9)}
         if old_state is None:
             self.reset()
         else:
@@ -149,14 +149,19 @@ class SPHSolver(ParticleStore):
         return p_param
 
     def attach_rigid(self, rigid_solver) -> None:
-        """Couple with the scene's rigid solver: sample boundary particles on its bodies' surfaces; every
-        substep they are placed from the bodies' poses and velocities, and the bodies take the liquid's
-        pressure impulses (fixed bodies only push)."""
-        if self.n_particles == 0 or not getattr(rigid_solver, "bodies", None):
+        """Couple with the scene's rigid solver: sample boundary particles on its bodies' and robot links'
+        surfaces; every substep they are placed from the bodies' poses and velocities, and the bodies take the
+        liquid's pressure impulses through the rigid solver's accumulator (a link's through its tree; fixed
+        bodies only push)."""
+        # Free bodies, then the robots' links: the rigid solver numbers its bodies in this order.
+        bodies = list(getattr(rigid_solver, "bodies", ())) + list(getattr(getattr(rigid_solver, "art", None),
+                                                                          "link_bodies", ()))
+        if self.n_particles == 0 or not bodies:
             return
         opts = self.options
         local, owner, volume = boundary.sample_rigid_boundary(
-            rigid_solver.bodies, BOUNDARY_SPACING * opts.particle_size, opts.support_radius, self.kernel_scale)
+            bodies, BOUNDARY_SPACING * opts.particle_size, opts.particle_size, opts.support_radius,
+            self.kernel_scale)
         if len(local) == 0:
             return
         self._rigid = rigid_solver
