@@ -14,9 +14,9 @@ from physim.solvers.rigid.shapes import GeomType
 from physim.utils.tmath import any_perpendicular
 
 GJK_ITERATIONS = 32
-EPA_VERTICES = 32
-EPA_FACES = 64
-EPA_EDGES = 32
+EPA_VERTICES = 16
+EPA_FACES = 28
+EPA_EDGES = 16
 EPA_TOLERANCE = 1e-6
 """EPA stops once a new support point lies within this distance (m) of the closest face."""
 
