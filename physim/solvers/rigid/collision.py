@@ -1,13 +1,15 @@
 """Collision detection for one env: broad phase over bounding boxes, then points against signed distances.
 
 A contact is a point of geom a (inflated by a's point radius) within the speculative margin of geom b's
-surface. Its normal points out of b towards a, its separation is negative when the two overlap, and its
-slot (the point's global index) identifies it from one substep to the next for warm starting.
+surface, or, between polytopes, a crossing of an edge of a with an edge of b. Its normal points out of b
+towards a, its separation is negative when the two overlap, and its slot (the point's global index, or the
+crossing's among its geom's) identifies it from one substep to the next for warm starting.
 """
 
 
 import taichi as ti
 
+from physim.solvers.rigid.gjk import penetration
 from physim.solvers.rigid.layout import (
     AABB_MAX,
     AABB_MIN,
@@ -46,6 +48,17 @@ from physim.solvers.rigid.layout import (
     WARM_WAYS,
 )
 from physim.solvers.rigid.shapes import GeomType
+from physim.utils.tmath import any_perpendicular
+
+MAX_EDGE_CONTACTS = 8
+"""Warm-start slots per geom for its edge-crossing contacts (one way per partner geom); more share the last."""
+FEATURE_EDGES = 16
+"""Most boundary edges taken from the feature (vertex, edge, face) each polytope presents to the other."""
+FEATURE_TOLERANCE = 1e-3
+"""Collider points within this distance (m) of a polytope's support plane make up the feature it presents."""
+GAP_TOLERANCE = 1e-4
+"""The point tests reached a pair's deepest point along its separating axis if one of their contacts is within
+this (m) of it; otherwise an edge crossing holds the deepest point, and GJK/EPA looks for it."""
 
 
 @ti.func
@@ -141,13 +154,15 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
     With ``use_pair_normal`` (polytope pairs) every contact takes the pair's separating-axis normal and
     its depth along it (``pair_support`` is b's extent along that normal): a corner resting exactly on
     another box's corner has no unique surface normal of its own, and a sideways one would shove it off.
-    The signed distance still decides which points are near enough to touch.
+    The signed distance still decides which points are near enough to touch. Returns the smallest
+    separation among the contacts made (1e30: none).
     """
     rotation = d.geom_rot[env, geom_a]
     origin = d.geom_vec3[env, geom_a, GEOM_POS]
     radius = d.geom_model_scalar[geom_a, POINT_RADIUS]
     margin = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
     start = d.geom_model_int[geom_a, POINT_START]
+    deepest = 1e30
     for k in range(d.geom_model_int[geom_a, POINT_COUNT]):
         center = origin + rotation @ d.points[start + k]
         distance, normal = signed_distance(d, env, geom_b, center)
@@ -159,6 +174,8 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
             emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
+            deepest = ti.min(deepest, separation)
+    return deepest
 
 
 @ti.func
@@ -244,8 +261,8 @@ def separating_axis(d: ti.template(), env, geom_a, geom_b, enough, hint):
 @ti.func
 def _axis_hint_slot(d: ti.template(), geom_a):
     """The warm-start slot that keeps geom a's separating-axis hints, one way per partner geom (after the
-    points' and the capsule crossings' slots)."""
-    return d.points.shape[0] + d.geom_vec3.shape[1] + geom_a
+    points', the capsule crossings' and the edge crossings' slots)."""
+    return d.warm_geom.shape[1] - d.geom_vec3.shape[1] + geom_a
 
 
 @ti.func
@@ -279,6 +296,90 @@ def capsule_crossing(d: ti.template(), env, geom_a, geom_b, slot):
 
 
 @ti.func
+def _feature_mask(d: ti.template(), env, geom, direction, tolerance):
+    """Bit mask of a polytope's collider points within ``tolerance`` (m) of its support plane along a world
+    direction: one point (a vertex), two (an edge) or more (a face). The first 32 points only."""
+    local = d.geom_rot[env, geom].transpose() @ direction
+    start = d.geom_model_int[geom, POINT_START]
+    count = ti.min(d.geom_model_int[geom, POINT_COUNT], 32)
+    best = -1e30
+    for k in range(count):
+        best = ti.max(best, local.dot(d.points[start + k]))
+    mask = 0
+    for k in range(count):
+        if local.dot(d.points[start + k]) >= best - tolerance:
+            mask |= 1 << k
+    return mask
+
+
+@ti.func
+def _boundary_edge(d: ti.template(), start, mask, i, j, normal_local):
+    """Whether points i and j of a feature (bit mask) bound it: every other point of it lies on one side of
+    the line through them, seen along the normal (a face's diagonal has points on both sides)."""
+    pi, pj = d.points[start + i], d.points[start + j]
+    axis = (pj - pi).cross(normal_local)
+    low, high = 0.0, 0.0
+    for k in range(32):
+        if (mask >> k) & 1 and k != i and k != j:
+            side = axis.dot(d.points[start + k] - pi)
+            low, high = ti.min(low, side), ti.max(high, side)
+    scale = 1e-6 * (pj - pi).norm_sqr()
+    return low > -scale or high < scale
+
+
+@ti.func
+def edge_crossings(d: ti.template(), env, geom_a, geom_b, normal, reach):
+    """Contacts where boundary edges of a's feature facing b cross those of b's feature facing a, seen along
+    ``normal`` (unit, out of b towards a), that are within ``reach`` (m). Crossings at segment ends are
+    vertices, left to the point tests. The point tests see every vertex inside the other geom, but not an
+    edge crossing an edge: a box lying across another's ridge, two edges crossed, two equal boxes stacked
+    at 45 degrees."""
+    # The world end points of each side's boundary edges, side a's in rows 0.., b's from FEATURE_EDGES on.
+    ends = ti.Matrix.zero(float, 2 * FEATURE_EDGES, 6)
+    n_edges = ti.Vector([0, 0])
+    for side in range(2):  # one call site: the feature code is compiled once
+        geom = geom_a if side == 0 else geom_b
+        facing = -normal if side == 0 else normal
+        mask = _feature_mask(d, env, geom, facing, FEATURE_TOLERANCE)
+        rotation, origin = d.geom_rot[env, geom], d.geom_vec3[env, geom, GEOM_POS]
+        start = d.geom_model_int[geom, POINT_START]
+        count = ti.min(d.geom_model_int[geom, POINT_COUNT], 32)
+        for i, j in ti.ndrange(count, count):
+            if j > i and (mask >> i) & 1 and (mask >> j) & 1 and n_edges[side] < FEATURE_EDGES and _boundary_edge(
+                    d, start, mask, i, j, rotation.transpose() @ facing):
+                row = side * FEATURE_EDGES + n_edges[side]
+                p0, p1 = origin + rotation @ d.points[start + i], origin + rotation @ d.points[start + j]
+                for c in ti.static(range(3)):
+                    ends[row, c], ends[row, 3 + c] = p0[c], p1[c]
+                n_edges[side] += 1
+    first_slot = d.points.shape[0] + d.geom_vec3.shape[1] + geom_a * MAX_EDGE_CONTACTS
+    tangent1 = any_perpendicular(normal)
+    tangent2 = normal.cross(tangent1)
+    found = 0
+    for ea, eb in ti.ndrange(n_edges[0], n_edges[1]):
+        p0 = ti.Vector([ends[ea, c] for c in range(3)])
+        p1 = ti.Vector([ends[ea, 3 + c] for c in range(3)])
+        q0 = ti.Vector([ends[FEATURE_EDGES + eb, c] for c in range(3)])
+        q1 = ti.Vector([ends[FEATURE_EDGES + eb, 3 + c] for c in range(3)])
+        # Seen along the normal: p0 + s (p1 - p0) meets q0 + t (q1 - q0).
+        r = ti.Vector([(p1 - p0).dot(tangent1), (p1 - p0).dot(tangent2)])
+        e = ti.Vector([(q1 - q0).dot(tangent1), (q1 - q0).dot(tangent2)])
+        g = ti.Vector([(q0 - p0).dot(tangent1), (q0 - p0).dot(tangent2)])
+        denominator = r[0] * e[1] - r[1] * e[0]
+        if ti.abs(denominator) > 1e-6 * r.norm() * e.norm():  # parallel edges cross nowhere
+            s = (g[0] * e[1] - g[1] * e[0]) / denominator
+            t = (g[0] * r[1] - g[1] * r[0]) / denominator
+            if 1e-4 < s < 1 - 1e-4 and 1e-4 < t < 1 - 1e-4:
+                on_a = p0 + s * (p1 - p0)
+                on_b = q0 + t * (q1 - q0)
+                separation = (on_a - on_b).dot(normal)
+                if separation < reach:
+                    emit_contact(d, env, geom_a, geom_b, first_slot + ti.min(found, MAX_EDGE_CONTACTS - 1),
+                                 0.5 * (on_a + on_b), normal, separation)
+                    found += 1
+
+
+@ti.func
 def collide_pair(d: ti.template(), env, geom_a, geom_b):
     """Narrow phase of one pair. Each side's points are tested against the other's surface, except where
     one side is exact alone: a plane has no points, and a sphere's centre against any surface is exact."""
@@ -297,9 +398,9 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
     pair_normal = ti.Vector([0.0, 0.0, 1.0])
     support_b = 0.0
     low_a = 0.0
+    separation = 0.0
+    reach = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
     if polytopes:
-        separation = 0.0
-        reach = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
         # The face that served this pair last substep: bodies move little, so it usually settles the test.
         slot = _axis_hint_slot(d, geom_a)
         way, hint = -1, -1
@@ -320,6 +421,7 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
         if separation > reach:
             a_in_b, b_in_a = False, False  # a separating plane farther than the margins: no contact
     # One call site, so the signed-distance code is compiled once.
+    deepest = 1e30
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
             surface_normal = pair_normal
@@ -327,8 +429,15 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
             if side == 1:  # b's points against a: the normal flips and a's extent along it bounds the overlap
                 surface_normal = -pair_normal
                 support = -low_a
-            points_against_surface(d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a,
-                                   surface_normal, support, polytopes)
+            deepest = ti.min(deepest, points_against_surface(
+                d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a, surface_normal, support,
+                polytopes))
+    # Within reach along every face axis, yet no vertex at the deepest point along the best of them: an edge
+    # crossing an edge is, and GJK/EPA finds the normal along which the two are least overlapping.
+    if polytopes and separation <= reach and deepest > separation + GAP_TOLERANCE:
+        touching, normal, gap = penetration(d, env, geom_a, geom_b, reach)
+        if touching and gap < reach:
+            edge_crossings(d, env, geom_a, geom_b, normal, reach)
     if type_a == GeomType.CAPSULE and type_b == GeomType.CAPSULE:
         capsule_crossing(d, env, geom_a, geom_b, d.points.shape[0] + geom_a)
 

@@ -64,9 +64,10 @@ CONTACT_SCALAR_SLOTS = 12
 # k (0 normal, 1 and 2 tangents), row 6 s + 2 k is the Jacobian J (speed of the contact point along the
 # direction per unit qvel of the tree's dofs) and row 6 s + 2 k + 1 is M^-1 J^T (qvel change per unit impulse).
 CONTACT_DOF_ROWS = 12
-# warm_geom / warm_impulse (B, n_slots, WARM_WAYS), n_slots = n_points + 2 n_geoms: slots of the collider points,
-# then of the geoms' capsule crossings (keyed by the geom pressed against, holding the impulse), then per geom a
-# the separating-axis hints of its polytope pairs (keyed by geom b; warm_impulse x holds the face index).
+# warm_geom / warm_impulse (B, n_slots, WARM_WAYS), n_slots = n_points + (2 + MAX_EDGE_CONTACTS) n_geoms: slots of
+# the collider points, then of the geoms' capsule crossings (keyed by the geom pressed against, holding the
+# impulse), then MAX_EDGE_CONTACTS per geom a for its edge crossings (collision.py), then per geom a the
+# separating-axis hints of its polytope pairs (keyed by geom b; warm_impulse x holds the face index).
 # A collider point may press on several geoms at once
 # (a box corner on the floor and against a wall): it keeps one warm-start impulse per geom it touches.
 WARM_WAYS = 4

@@ -29,7 +29,7 @@ from physim.solvers.rigid.articulation_dynamics import (
     articulation_velocities,
 )
 from physim.solvers.rigid.articulation_model import JointType
-from physim.solvers.rigid.collision import detect_collisions
+from physim.solvers.rigid.collision import MAX_EDGE_CONTACTS, detect_collisions
 from physim.solvers.rigid.contact_solver import solve_contacts
 from physim.solvers.rigid.dynamics import (
     check_finite,
@@ -199,7 +199,8 @@ class RigidSolver:
         batch, f = self.n_batch, scalar_type(self.float_type)
         self.contact_capacity = capacity
         self._launch = None  # the arrays change: the prepared launch is rebuilt on the next step
-        n_slots = self.n_points + 2 * self.n_geoms  # see layout: points, capsule crossings, axis hints
+        # See layout: points, capsule crossings, edge crossings, axis hints.
+        n_slots = self.n_points + (2 + MAX_EDGE_CONTACTS) * self.n_geoms
         old = getattr(self, "_contacts", None)
         self._contacts = dict(
             contact_int=ti.ndarray(ti.i32, (batch, capacity, L.CONTACT_INT_SLOTS)),
