@@ -32,6 +32,7 @@ from physim.solvers.rigid.layout import (
     GEOM_BODY,
     GEOM_POS,
     GEOM_TYPE,
+    MARGIN,
     MAX_CONTACTS_WANTED,
     N_BOUNDED_GEOMS,
     N_UNBOUNDED_GEOMS,
@@ -135,13 +136,19 @@ def emit_contact(d: ti.template(), env, geom_a, geom_b, slot, position, normal, 
 
 
 @ti.func
-def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, pair_support, use_pair_normal):
+def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, pair_support, use_pair_normal,
+                           same_from, same_to):
     """Contacts of geom a's collider points with geom b's surface.
 
     With ``use_pair_normal`` (polytope pairs) every contact takes the pair's separating-axis normal and
     its depth along it (``pair_support`` is b's extent along that normal): a corner resting exactly on
     another box's corner has no unique surface normal of its own, and a sideways one would shove it off.
     The signed distance still decides which points are near enough to touch.
+
+    Contacts ``same_from`` to ``same_to`` are the other side's along the same normal: a point closer than
+    a tenth of the contact margin to one of them is that contact again and is not emitted. (Two stacked
+    boxes' coincident corners would otherwise make every corner two constraints: twice the work, and a
+    solve whose impulses cycle between the twins instead of converging.)
     """
     rotation = d.geom_rot[env, geom_a]
     origin = d.geom_vec3[env, geom_a, GEOM_POS]
@@ -158,7 +165,12 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
                 separation = pair_normal.dot(center) - radius - pair_support
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
-            emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
+            coincident = False
+            for other in range(same_from, same_to):
+                if (d.contact_vec3[env, other, CONTACT_POS] - position).norm_sqr() < (0.1 * d.params[MARGIN])**2:
+                    coincident = True
+            if not coincident:
+                emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
 
 
 @ti.func
@@ -320,15 +332,19 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
         if separation > reach:
             a_in_b, b_in_a = False, False  # a separating plane farther than the margins: no contact
     # One call site, so the signed-distance code is compiled once.
+    first = d.counters[env, CONTACT_COUNT]
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
             surface_normal = pair_normal
             support = support_b
+            same_to = first  # side 0 has no twins to skip
             if side == 1:  # b's points against a: the normal flips and a's extent along it bounds the overlap
                 surface_normal = -pair_normal
                 support = -low_a
+                if polytopes:  # a's contacts lie along the same normal: b's corners may repeat them
+                    same_to = d.counters[env, CONTACT_COUNT]
             points_against_surface(d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a,
-                                   surface_normal, support, polytopes)
+                                   surface_normal, support, polytopes, first, same_to)
     if type_a == GeomType.CAPSULE and type_b == GeomType.CAPSULE:
         capsule_crossing(d, env, geom_a, geom_b, d.points.shape[0] + geom_a)
 
