@@ -194,10 +194,14 @@ def extent_along(d: ti.template(), env, geom, axis):
     radius = d.geom_model_scalar[geom, POINT_RADIUS]
     start = d.geom_model_int[geom, POINT_START]
     low, high = 1e30, -1e30
-    for k in range(d.geom_model_int[geom, POINT_COUNT]):
-        projection = offset + local_axis.dot(d.points[start + k])
-        low = ti.min(low, projection)
-        high = ti.max(high, projection)
+    if d.geom_model_int[geom, GEOM_TYPE] == GeomType.BOX:  # its corners' extreme: half sizes along the axis
+        reach = ti.abs(local_axis).dot(d.geom_model_vec3[geom, SIZE])
+        low, high = offset - reach, offset + reach
+    else:
+        for k in range(d.geom_model_int[geom, POINT_COUNT]):
+            projection = offset + local_axis.dot(d.points[start + k])
+            low = ti.min(low, projection)
+            high = ti.max(high, projection)
     return low - radius, high + radius
 
 
