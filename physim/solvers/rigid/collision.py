@@ -34,6 +34,7 @@ from physim.solvers.rigid.layout import (
     GEOM_BODY,
     GEOM_POS,
     GEOM_TYPE,
+    MARGIN,
     MAX_CONTACTS_WANTED,
     N_BOUNDED_GEOMS,
     N_UNBOUNDED_GEOMS,
@@ -148,14 +149,20 @@ def emit_contact(d: ti.template(), env, geom_a, geom_b, slot, position, normal, 
 
 
 @ti.func
-def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, pair_support, use_pair_normal):
+def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, pair_support, use_pair_normal,
+                           same_from, same_to):
     """Contacts of geom a's collider points with geom b's surface.
 
     With ``use_pair_normal`` (polytope pairs) every contact takes the pair's separating-axis normal and
     its depth along it (``pair_support`` is b's extent along that normal): a corner resting exactly on
     another box's corner has no unique surface normal of its own, and a sideways one would shove it off.
     The signed distance still decides which points are near enough to touch. Returns the smallest
-    separation among the contacts made (1e30: none).
+    separation among the points near enough (1e30: none).
+
+    Contacts ``same_from`` to ``same_to`` are the other side's along the same normal: a point closer than
+    a tenth of the contact margin to one of them is that contact again and is not emitted. (Two stacked
+    boxes' coincident corners would otherwise make every corner two constraints: twice the work, and a
+    solve whose impulses cycle between the twins instead of converging.)
     """
     rotation = d.geom_rot[env, geom_a]
     origin = d.geom_vec3[env, geom_a, GEOM_POS]
@@ -173,7 +180,12 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
                 separation = pair_normal.dot(center) - radius - pair_support
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
-            emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
+            coincident = False
+            for other in range(same_from, same_to):
+                if (d.contact_vec3[env, other, CONTACT_POS] - position).norm_sqr() < (0.1 * d.params[MARGIN])**2:
+                    coincident = True
+            if not coincident:
+                emit_contact(d, env, geom_a, geom_b, start + k, position, normal, separation)
             deepest = ti.min(deepest, separation)
     return deepest
 
@@ -199,10 +211,14 @@ def extent_along(d: ti.template(), env, geom, axis):
     radius = d.geom_model_scalar[geom, POINT_RADIUS]
     start = d.geom_model_int[geom, POINT_START]
     low, high = 1e30, -1e30
-    for k in range(d.geom_model_int[geom, POINT_COUNT]):
-        projection = offset + local_axis.dot(d.points[start + k])
-        low = ti.min(low, projection)
-        high = ti.max(high, projection)
+    if d.geom_model_int[geom, GEOM_TYPE] == GeomType.BOX:  # its corners' extreme: half sizes along the axis
+        reach = ti.abs(local_axis).dot(d.geom_model_vec3[geom, SIZE])
+        low, high = offset - reach, offset + reach
+    else:
+        for k in range(d.geom_model_int[geom, POINT_COUNT]):
+            projection = offset + local_axis.dot(d.points[start + k])
+            low = ti.min(low, projection)
+            high = ti.max(high, projection)
     return low - radius, high + radius
 
 
@@ -422,16 +438,20 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
             a_in_b, b_in_a = False, False  # a separating plane farther than the margins: no contact
     # One call site, so the signed-distance code is compiled once.
     deepest = 1e30
+    first = d.counters[env, CONTACT_COUNT]
     for side in range(2):
         if (side == 0 and a_in_b) or (side == 1 and b_in_a):
             surface_normal = pair_normal
             support = support_b
+            same_to = first  # side 0 has no twins to skip
             if side == 1:  # b's points against a: the normal flips and a's extent along it bounds the overlap
                 surface_normal = -pair_normal
                 support = -low_a
+                if polytopes:  # a's contacts lie along the same normal: b's corners may repeat them
+                    same_to = d.counters[env, CONTACT_COUNT]
             deepest = ti.min(deepest, points_against_surface(
                 d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a, surface_normal, support,
-                polytopes))
+                polytopes, first, same_to))
     # Within reach along every face axis, yet no vertex at the deepest point along the best of them: an edge
     # crossing an edge is, and GJK/EPA finds the normal along which the two are least overlapping.
     if polytopes and separation <= reach and deepest > separation + GAP_TOLERANCE:

@@ -244,26 +244,29 @@ def prepare_contacts(d: ti.template(), env):
         if ti.static(d.articulated):
             if flags != 0:
                 link_inverse = _link_rows(d, env, contact, flags, body_a, body_b)
+        # Loaded once: the stores below could alias them as far as the compiler knows.
+        inv_inertia_a = d.body_inv_inertia_world[env, body_a]
+        inv_inertia_b = d.body_inv_inertia_world[env, body_b]
+        inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
         free_inverse = 0.0  # translation-only inverse mass of the free sides, for the position pass
         if (flags & LINK_A) == 0:
-            free_inverse += d.body_inv_mass[body_a]
+            free_inverse += inv_mass_a
         if (flags & (LINK_B | SAME_TREE)) == 0:
-            free_inverse += d.body_inv_mass[body_b]
+            free_inverse += inv_mass_b
         position_inverse = free_inverse + link_inverse[0]
         d.contact_scalar[env, contact, MASS_POSITION] = 1.0 / position_inverse if position_inverse > 0 else 0.0
         for k in range(3):  # normal, tangent1, tangent2
             direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
             torque_a = arm_a.cross(direction)
             torque_b = arm_b.cross(direction)
-            response_a = d.body_inv_inertia_world[env, body_a] @ torque_a
-            response_b = d.body_inv_inertia_world[env, body_b] @ torque_b
+            response_a = inv_inertia_a @ torque_a
+            response_b = inv_inertia_b @ torque_b
             d.contact_vec3[env, contact, TORQUE_A + k] = torque_a
             d.contact_vec3[env, contact, TORQUE_B + k] = torque_b
             d.contact_vec3[env, contact, RESPONSE_A + k] = response_a
             d.contact_vec3[env, contact, RESPONSE_B + k] = response_b
             # 1 / (the change of relative speed along the direction per unit impulse along it)
-            inverse = d.body_inv_mass[body_a] + d.body_inv_mass[body_b] + torque_a.dot(response_a) + torque_b.dot(
-                response_b) + link_inverse[k]
+            inverse = inv_mass_a + inv_mass_b + torque_a.dot(response_a) + torque_b.dot(response_b) + link_inverse[k]
             d.contact_scalar[env, contact, MASS_NORMAL + k] = 1.0 / inverse if inverse > 0 else 0.0
 
         separation = d.contact_scalar[env, contact, SEPARATION]
