@@ -63,8 +63,6 @@ N_IMAGE_CODES = 27
 # The divergence solve leaves particles with fewer neighbours than this alone: near a free surface the
 # compression rate is not meaningful (Bender & Koschier 2017, as SPlisHSPlasH does).
 MIN_DIVERGENCE_NEIGHBOURS = 20
-# Weight of a Jacobi iteration of the pressure solves (IISPH's omega).
-RELAXATION = 0.5
 NO_PARTICLE = 2**30
 
 

@@ -18,8 +18,8 @@ hydrostatic pressure needs no settling); the lattice is not SPH's stable packing
 and after about a second it rearranges, the XSPH smoothing damping what that releases (tests/test_sph.py).
 
 Known limits (measured, see tests/test_sph.py): the solve's iterations grow with the liquid's depth in
-particles (about 27 per substep for a column 8 deep at the
-default tolerance).
+particles (about 7 per substep for a resting column 8 deep at the default tolerance); a resting liquid
+trembles at a few mm/s, where its warm-started pressure was a little too high.
 """
 
 import math
@@ -44,10 +44,10 @@ BOUNDARY_SPACING = 0.75
 # measured before its correction, so two make sure the correction was looked at.
 MIN_DENSITY_ITERATIONS = 2
 # The constant-density solve starts from this fraction of the last substep's stiffness (SPlisHSPlasH's DFSPH
-# warm start takes half). The whole of it overshoots where the liquid moved on, and undoing the overshoot kept
-# a resting tank trembling at 5-10 mm/s (measured); from a little below, the iterations approach the solution
-# from one side. 0.8 keeps that tank as still as 0.5 does (0.1 mm/s at 0.4 s) in about half the iterations
-# (15 against 27 per substep).
+# warm start takes half). Its iterations only add pressure, so the start must come in from below: the whole of
+# it cannot be taken back where the liquid moved on (it piles up and the liquid blows apart, measured). 0.8
+# takes 6.3 iterations per substep on a dam break and 7 in a resting tank (0.5: 17 and 13), and holds that
+# tank at 2.6 mm/s RMS at 0.4 s against 0.9 mm/s with 0.5 (measured, tests/test_sph.py's tank).
 DENSITY_WARM_START = 0.8
 
 
