@@ -114,10 +114,13 @@ DOF_S_ANG, DOF_S_LIN = range(2)
 (BIAS_FORCE, GRAVITY_FORCE, SOLVE, EXPLICIT_FORCE, IMPLICIT_KP, IMPLICIT_KV, PSEUDO_QVEL, LIMIT_SIGN, LIMIT_TARGET,
  DOF_MASS, LIMIT_IMPULSE, FRICTION_IMPULSE) = range(12)
 DOF_WORK_SLOTS = 12
-# counters (B, ...)
-CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS = range(5)
-N_COUNTERS = 5
+# counters (B, ...). EDGE_PAIRS: polytope pairs in edge_pairs waiting for the edge pass (GJK/EPA) this substep;
+# PAUSED_AT: the substep at which the env's step stopped for it (NOT_PAUSED: none), where it resumes.
+CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS, EDGE_PAIRS, PAUSED_AT = range(7)
+N_COUNTERS = 7
 NO_BODY = 2**30
+NOT_PAUSED = -1
+# edge_pairs (B, capacity, 2): geoms a and b of each pair the edge pass looks at
 # params (float): solver constants passed as one small array
 DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, MARGIN, SLOP, BETA, RESTITUTION_THRESHOLD, TOLERANCE = range(9)
 N_PARAMS = 9
@@ -194,7 +197,7 @@ class RigidArrays:
                  geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat, body_inv_inertia_world,
                  geom_vec3, geom_rot, geom_margin, contact_int, contact_vec3, contact_scalar, warm_geom,
                  warm_impulse, counters, params, sweep_order, model_int, art_vec4, q_state, dof_scalar, tree_vec3,
-                 contact_dof, articulated: bool):
+                 contact_dof, edge_pairs, articulated: bool):
         self.articulated = articulated  # compile time: whether the scene has articulations (their code is in)
         self.body_inv_mass = body_inv_mass
         self.body_model_vec3 = body_model_vec3
@@ -220,6 +223,7 @@ class RigidArrays:
         self.params = params
         self.sweep_order = sweep_order
         self.contact_dof = contact_dof
+        self.edge_pairs = edge_pairs
         self.int_params = View(model_int, (INT_PARAMS_S, 0, None))
         self.broadphase_geoms = View(model_int, (BROADPHASE_S, None, 0))
         self.body_model_int = View(model_int, (BODY_INT_S, None, None))
