@@ -63,8 +63,8 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  warm_geom: nd(ti.i32, 3), warm_impulse: nd(vec3, 3), counters: nd(ti.i32, 2),
                  params: nd(None, 1), sweep_order: nd(ti.i32, 2), model_int: nd(ti.i32, 3), art_vec4: nd(vec4, 3),
                  q_state: nd(None, 3), dof_scalar: nd(None, 3), tree_vec3: nd(vec3, 4), contact_dof: nd(None, 4),
-                 edge_pairs: nd(ti.i32, 3), n_substeps: ti.i32, resume: ti.i32, serial: ti.template(),
-                 articulated: ti.template(), edges: ti.template()):
+                 edge_pairs: nd(ti.i32, 3), body_island: nd(ti.i32, 3), n_substeps: ti.i32, resume: ti.i32,
+                 serial: ti.template(), articulated: ti.template(), edges: ti.template()):
     """Advance every env (``edges`` False), starting the step (``resume`` 0) or resuming paused envs (1); or,
     compiled with ``edges`` True, run the edge pass of the paused envs."""
     ti.loop_config(serialize=serial)
@@ -74,7 +74,8 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                                geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
                                body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int, contact_vec3,
                                contact_scalar, warm_geom, warm_impulse, counters, params, sweep_order, model_int,
-                               art_vec4, q_state, dof_scalar, tree_vec3, contact_dof, edge_pairs, articulated),
+                               art_vec4, q_state, dof_scalar, tree_vec3, contact_dof, edge_pairs, body_island,
+                               articulated),
                  env, n_substeps, resume, edges)
 
 
@@ -203,6 +204,7 @@ class RigidSolver:
         self._work.update(
             tree_vec3=ti.ndarray(vec3, (batch, 2, max(n_links, n_dofs), L.LINK_VEC3_SLOTS)),
             body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
+            body_island=ti.ndarray(ti.i32, (batch, n_bodies, L.ISLAND_SLOTS)),
             geom_vec3=ti.ndarray(vec3, (batch, self.n_geoms, 3)),
             geom_rot=ti.ndarray(mat3, (batch, self.n_geoms)),
             geom_margin=ti.ndarray(scalar_type(f), (batch, self.n_geoms)),
