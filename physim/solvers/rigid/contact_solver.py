@@ -20,8 +20,6 @@ import taichi as ti
 from physim.solvers.rigid.articulation_dynamics import solve_in_place, solve_limits
 from physim.solvers.rigid.layout import (
     ANG_VEL,
-    ARM_A,
-    ARM_B,
     BETA,
     BODY_LINK,
     BODY_TREE,
@@ -233,8 +231,6 @@ def prepare_contacts(d: ti.template(), env):
         d.contact_int[env, contact, CONTACT_SIDES] = flags
         d.contact_vec3[env, contact, TANGENT1] = tangent1
         d.contact_vec3[env, contact, TANGENT2] = tangent2
-        d.contact_vec3[env, contact, ARM_A] = arm_a
-        d.contact_vec3[env, contact, ARM_B] = arm_b
         link_inverse = ti.Vector([0.0, 0.0, 0.0])
         if ti.static(d.articulated):
             if flags != 0:
