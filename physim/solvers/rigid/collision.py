@@ -171,15 +171,21 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
     radius = d.geom_model_scalar[geom_a, POINT_RADIUS]
     margin = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
     start = d.geom_model_int[geom_a, POINT_START]
+    # A box's signed distance is exact, so it is at least a point's height over the box's support plane along
+    # the pair normal: a point that far beyond the margin cannot touch, and needs no distance (the far corners).
+    exact_b = use_pair_normal and d.geom_model_int[geom_b, GEOM_TYPE] == GeomType.BOX
     deepest = 1e30
     for k in range(d.geom_model_int[geom_a, POINT_COUNT]):
         center = origin + rotation @ d.points[start + k]
+        along = pair_normal.dot(center) - radius - pair_support
+        if exact_b and along >= margin:
+            continue
         distance, normal = signed_distance(d, env, geom_b, center)
         separation = distance - radius
         if separation < margin:
             if use_pair_normal:
                 normal = pair_normal
-                separation = pair_normal.dot(center) - radius - pair_support
+                separation = along
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
             coincident = False
