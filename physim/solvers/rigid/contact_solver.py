@@ -20,6 +20,8 @@ import taichi as ti
 from physim.solvers.rigid.articulation_dynamics import solve_in_place, solve_limits
 from physim.solvers.rigid.layout import (
     ANG_VEL,
+    ARM_A,
+    ARM_B,
     BETA,
     BODY_LINK,
     BODY_TREE,
@@ -195,46 +197,61 @@ def _bodies(d: ti.template(), env, contact):
 
 
 @ti.func
+def _relative_velocity(d: ti.template(), env, contact, body_a, body_b):
+    """Velocity of a's contact point relative to b's, m/s (world frame)."""
+    arm_a = d.contact_vec3[env, contact, ARM_A]
+    arm_b = d.contact_vec3[env, contact, ARM_B]
+    velocity_a = d.body_vec3[env, body_a, LIN_VEL] + d.body_vec3[env, body_a, ANG_VEL].cross(arm_a)
+    velocity_b = d.body_vec3[env, body_b, LIN_VEL] + d.body_vec3[env, body_b, ANG_VEL].cross(arm_b)
+    return velocity_a - velocity_b
+
+
+@ti.func
+def _apply_impulse(d: ti.template(), env, contact, body_a, body_b, impulse):
+    """Apply a world-frame impulse (N s) at the contact: on a, and its reaction on b."""
+    arm_a = d.contact_vec3[env, contact, ARM_A]
+    arm_b = d.contact_vec3[env, contact, ARM_B]
+    d.body_vec3[env, body_a, LIN_VEL] += d.body_inv_mass[body_a] * impulse
+    d.body_vec3[env, body_a, ANG_VEL] += d.body_inv_inertia_world[env, body_a] @ arm_a.cross(impulse)
+    d.body_vec3[env, body_b, LIN_VEL] -= d.body_inv_mass[body_b] * impulse
+    d.body_vec3[env, body_b, ANG_VEL] -= d.body_inv_inertia_world[env, body_b] @ arm_b.cross(impulse)
+
+
+@ti.func
+def _speed_along(d: ti.template(), env, contact, k, va, wa, vb, wb):
+    """Relative velocity of the contact points along direction k (0 normal, 1 and 2 tangents), m/s,
+    for bodies moving with linear velocities va, vb and angular velocities wa, wb."""
+    return (va - vb).dot(d.contact_vec3[env, contact, CONTACT_NORMAL + k]) + wa.dot(
+        d.contact_vec3[env, contact, TORQUE_A + k]) - wb.dot(d.contact_vec3[env, contact, TORQUE_B + k])
+
+
+@ti.func
 def prepare_contacts(d: ti.template(), env):
     dt = d.params[DT]
     for contact in range(d.counters[env, CONTACT_COUNT]):
-        # What each contact reads is loaded before anything is stored (see _solve_free_contact: the compiler
-        # must assume any store may change any array).
         body_a, body_b = _bodies(d, env, contact)
-        geom_b = d.contact_int[env, contact, CONTACT_GEOM_B]
-        slot = d.contact_int[env, contact, CONTACT_SLOT]
         position = d.contact_vec3[env, contact, CONTACT_POS]
         normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
-        separation = d.contact_scalar[env, contact, SEPARATION]
-        restitution = d.contact_scalar[env, contact, CONTACT_RESTITUTION]
-        friction = d.contact_scalar[env, contact, CONTACT_FRICTION]
-        arm_a = position - d.body_vec3[env, body_a, COM_WORLD]
-        arm_b = position - d.body_vec3[env, body_b, COM_WORLD]
-        va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
-        vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
-        inv_inertia_a = d.body_inv_inertia_world[env, body_a]
-        inv_inertia_b = d.body_inv_inertia_world[env, body_b]
-        inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
-        way = -1
-        for w in range(WARM_WAYS):
-            if d.warm_geom[env, slot, w] == geom_b:
-                way = w
-        previous = ti.Vector([0.0, 0.0, 0.0])
-        if way >= 0:
-            previous = d.warm_impulse[env, slot, way]
-
         tangent1 = any_perpendicular(normal)
         tangent2 = normal.cross(tangent1)
+        arm_a = position - d.body_vec3[env, body_a, COM_WORLD]
+        arm_b = position - d.body_vec3[env, body_b, COM_WORLD]
         flags = 0
         if ti.static(d.articulated):  # free-body scenes compile none of the dof-space code
             flags = _link_sides(d, body_a, body_b)
         d.contact_int[env, contact, CONTACT_SIDES] = flags
         d.contact_vec3[env, contact, TANGENT1] = tangent1
         d.contact_vec3[env, contact, TANGENT2] = tangent2
+        d.contact_vec3[env, contact, ARM_A] = arm_a
+        d.contact_vec3[env, contact, ARM_B] = arm_b
         link_inverse = ti.Vector([0.0, 0.0, 0.0])
         if ti.static(d.articulated):
             if flags != 0:
                 link_inverse = _link_rows(d, env, contact, flags, body_a, body_b)
+        # Loaded once: the stores below could alias them as far as the compiler knows.
+        inv_inertia_a = d.body_inv_inertia_world[env, body_a]
+        inv_inertia_b = d.body_inv_inertia_world[env, body_b]
+        inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
         free_inverse = 0.0  # translation-only inverse mass of the free sides, for the position pass
         if (flags & LINK_A) == 0:
             free_inverse += inv_mass_a
@@ -242,8 +259,8 @@ def prepare_contacts(d: ti.template(), env):
             free_inverse += inv_mass_b
         position_inverse = free_inverse + link_inverse[0]
         d.contact_scalar[env, contact, MASS_POSITION] = 1.0 / position_inverse if position_inverse > 0 else 0.0
-        for k in ti.static(range(3)):  # normal, tangent1, tangent2
-            direction = normal if k == 0 else (tangent1 if k == 1 else tangent2)
+        for k in range(3):  # normal, tangent1, tangent2
+            direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
             torque_a = arm_a.cross(direction)
             torque_b = arm_b.cross(direction)
             response_a = inv_inertia_a @ torque_a
@@ -256,36 +273,41 @@ def prepare_contacts(d: ti.template(), env):
             inverse = inv_mass_a + inv_mass_b + torque_a.dot(response_a) + torque_b.dot(response_b) + link_inverse[k]
             d.contact_scalar[env, contact, MASS_NORMAL + k] = 1.0 / inverse if inverse > 0 else 0.0
 
+        separation = d.contact_scalar[env, contact, SEPARATION]
         approach = 0.0
         if ti.static(not d.articulated):
-            approach = ((va + wa.cross(arm_a)) - (vb + wb.cross(arm_b))).dot(normal)
+            approach = _relative_velocity(d, env, contact, body_a, body_b).dot(normal)
         else:  # articulated scenes take the generic path for every contact: one inlined copy
             approach = _speed_generic(d, env, contact, 0, flags, body_a, body_b, 0)
         target = 0.0
         if separation > 0:
             target = -separation / dt
+        restitution = d.contact_scalar[env, contact, CONTACT_RESTITUTION]
         if restitution > 0 and approach < -d.params[RESTITUTION_THRESHOLD] and separation + approach * dt < 0:
             target = ti.max(target, -restitution * approach)
         d.contact_scalar[env, contact, TARGET_NORMAL_VEL] = target
 
         # Warm start from the impulse this point received against the same geom last substep.
+        slot = d.contact_int[env, contact, CONTACT_SLOT]
         impulse_n, impulse_t1, impulse_t2 = 0.0, 0.0, 0.0
+        way = -1
+        for w in range(WARM_WAYS):
+            if d.warm_geom[env, slot, w] == d.contact_int[env, contact, CONTACT_GEOM_B]:
+                way = w
         if way >= 0:
+            previous = d.warm_impulse[env, slot, way]
             impulse_n = ti.max(previous.dot(normal), 0.0)
             impulse_t1 = previous.dot(tangent1)
             impulse_t2 = previous.dot(tangent2)
-            limit = friction * impulse_n
+            limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * impulse_n
             tangential = ti.sqrt(impulse_t1**2 + impulse_t2**2)
             if tangential > limit:
                 scale = limit / tangential
                 impulse_t1 *= scale
                 impulse_t2 *= scale
             if ti.static(not d.articulated):
-                impulse = impulse_n * normal + impulse_t1 * tangent1 + impulse_t2 * tangent2
-                d.body_vec3[env, body_a, LIN_VEL] = va + inv_mass_a * impulse
-                d.body_vec3[env, body_a, ANG_VEL] = wa + inv_inertia_a @ arm_a.cross(impulse)
-                d.body_vec3[env, body_b, LIN_VEL] = vb - inv_mass_b * impulse
-                d.body_vec3[env, body_b, ANG_VEL] = wb - inv_inertia_b @ arm_b.cross(impulse)
+                _apply_impulse(d, env, contact, body_a, body_b,
+                               impulse_n * normal + impulse_t1 * tangent1 + impulse_t2 * tangent2)
             else:  # one generic path for every contact of an articulated scene: fewer inlined copies
                 for k in range(3):
                     impulse = impulse_n if k == 0 else (impulse_t1 if k == 1 else impulse_t2)
@@ -343,42 +365,20 @@ def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
 def _solve_free_contact(d: ti.template(), env, contact, body_a, body_b):
     """One Gauss-Seidel visit of a contact between free (or static) bodies: friction (Coulomb cone) then
     normal. Returns its velocity error before the visit, m/s."""
-    # Everything the visit reads is loaded before anything is stored: the compiler must assume a store to any
-    # array may change any other, and would load each value (and redo its index arithmetic) again.
+    error = 0.0
+    # The two bodies' velocities live in registers while this contact is solved.
     va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
     vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
     inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
-    normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
-    tangent1 = d.contact_vec3[env, contact, TANGENT1]
-    tangent2 = d.contact_vec3[env, contact, TANGENT2]
-    torque_a0 = d.contact_vec3[env, contact, TORQUE_A]
-    torque_a1 = d.contact_vec3[env, contact, TORQUE_A + 1]
-    torque_a2 = d.contact_vec3[env, contact, TORQUE_A + 2]
-    torque_b0 = d.contact_vec3[env, contact, TORQUE_B]
-    torque_b1 = d.contact_vec3[env, contact, TORQUE_B + 1]
-    torque_b2 = d.contact_vec3[env, contact, TORQUE_B + 2]
-    response_a0 = d.contact_vec3[env, contact, RESPONSE_A]
-    response_a1 = d.contact_vec3[env, contact, RESPONSE_A + 1]
-    response_a2 = d.contact_vec3[env, contact, RESPONSE_A + 2]
-    response_b0 = d.contact_vec3[env, contact, RESPONSE_B]
-    response_b1 = d.contact_vec3[env, contact, RESPONSE_B + 1]
-    response_b2 = d.contact_vec3[env, contact, RESPONSE_B + 2]
-    old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
-    old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
-    old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
-    mass_n = d.contact_scalar[env, contact, MASS_NORMAL]
-    mass_t1 = d.contact_scalar[env, contact, MASS_TANGENT1]
-    mass_t2 = d.contact_scalar[env, contact, MASS_TANGENT2]
-    friction = d.contact_scalar[env, contact, CONTACT_FRICTION]
-    target = d.contact_scalar[env, contact, TARGET_NORMAL_VEL]
-    error = 0.0
 
     # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
-    slip1 = (va - vb).dot(tangent1) + wa.dot(torque_a1) - wb.dot(torque_b1)
-    slip2 = (va - vb).dot(tangent2) + wa.dot(torque_a2) - wb.dot(torque_b2)
-    new_t1 = old_t1 - mass_t1 * slip1
-    new_t2 = old_t2 - mass_t2 * slip2
-    limit = friction * old_n
+    slip1 = _speed_along(d, env, contact, 1, va, wa, vb, wb)
+    slip2 = _speed_along(d, env, contact, 2, va, wa, vb, wb)
+    old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
+    old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
+    new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
+    new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * slip2
+    limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[env, contact, IMPULSE_NORMAL]
     tangential = ti.sqrt(new_t1**2 + new_t2**2)
     if tangential > limit:
         scale = limit / tangential
@@ -386,28 +386,28 @@ def _solve_free_contact(d: ti.template(), env, contact, body_a, body_b):
         new_t2 *= scale
     else:  # sticking: any slip is an error (a sliding contact may slip)
         error = ti.sqrt(slip1**2 + slip2**2)
-    impulse1, impulse2 = new_t1 - old_t1, new_t2 - old_t2
-    va += inv_mass_a * impulse1 * tangent1
-    vb -= inv_mass_b * impulse1 * tangent1
-    wa += impulse1 * response_a1
-    wb -= impulse1 * response_b1
-    va += inv_mass_a * impulse2 * tangent2
-    vb -= inv_mass_b * impulse2 * tangent2
-    wa += impulse2 * response_a2
-    wb -= impulse2 * response_b2
-
-    # Normal: push until the approach speed meets the target; never pull.
-    shortfall = target - ((va - vb).dot(normal) + wa.dot(torque_a0) - wb.dot(torque_b0))
-    if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
-        error = ti.max(error, ti.abs(shortfall))
-    new_n = ti.max(old_n + mass_n * shortfall, 0.0)
-    d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
     d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
     d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
+    for k in ti.static(range(1, 3)):
+        impulse = (new_t1 - old_t1) if k == 1 else (new_t2 - old_t2)
+        direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
+        va += inv_mass_a * impulse * direction
+        vb -= inv_mass_b * impulse * direction
+        wa += impulse * d.contact_vec3[env, contact, RESPONSE_A + k]
+        wb -= impulse * d.contact_vec3[env, contact, RESPONSE_B + k]
+
+    # Normal: push until the approach speed meets the target; never pull.
+    old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
+    shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_along(d, env, contact, 0, va, wa, vb, wb)
+    if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
+        error = ti.max(error, ti.abs(shortfall))
+    new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * shortfall, 0.0)
+    d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
+    normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
     d.body_vec3[env, body_a, LIN_VEL] = va + inv_mass_a * (new_n - old_n) * normal
     d.body_vec3[env, body_b, LIN_VEL] = vb - inv_mass_b * (new_n - old_n) * normal
-    d.body_vec3[env, body_a, ANG_VEL] = wa + (new_n - old_n) * response_a0
-    d.body_vec3[env, body_b, ANG_VEL] = wb - (new_n - old_n) * response_b0
+    d.body_vec3[env, body_a, ANG_VEL] = wa + (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_A]
+    d.body_vec3[env, body_b, ANG_VEL] = wb - (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_B]
     return error
 
 

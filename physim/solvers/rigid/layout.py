@@ -51,13 +51,13 @@ EXCLUDE_BITS = 31  # per mask word: a tree's first 62 links can be filtered pair
 # the contact's own: entry k of the list of contacts the velocity sweeps still visit.
 CONTACT_GEOM_A, CONTACT_GEOM_B, CONTACT_SLOT, CONTACT_SIDES, CONTACT_ISLAND, SWEEP_LIST = range(6)
 CONTACT_INT_SLOTS = 6
-# contact_vec3 (B, capacity, ...): normal points out of b towards a. The three directions (normal, tangent1,
-# tangent2) are consecutive; for direction k the solver keeps arm x direction (TORQUE_A + k, TORQUE_B + k; arms
-# from each centre of mass) and the angular velocity a unit impulse along it gives (RESPONSE_A + k,
-# RESPONSE_B + k): sweeps then need no matrix products.
-CONTACT_POS, CONTACT_NORMAL, TANGENT1, TANGENT2 = range(4)
-TORQUE_A, TORQUE_B, RESPONSE_A, RESPONSE_B = 4, 7, 10, 13
-CONTACT_VEC3_SLOTS = 16
+# contact_vec3 (B, capacity, ...): normal points out of b towards a; arms from each centre of mass.
+# The three directions (normal, tangent1, tangent2) are consecutive; for direction k the solver keeps
+# arm x direction (TORQUE_A + k, TORQUE_B + k) and the angular velocity a unit impulse along it gives
+# (RESPONSE_A + k, RESPONSE_B + k): sweeps then need no matrix products.
+CONTACT_POS, CONTACT_NORMAL, TANGENT1, TANGENT2, ARM_A, ARM_B = range(6)
+TORQUE_A, TORQUE_B, RESPONSE_A, RESPONSE_B = 6, 9, 12, 15
+CONTACT_VEC3_SLOTS = 18
 # contact_scalar (B, capacity, ...)
 (SEPARATION, CONTACT_FRICTION, CONTACT_RESTITUTION, MASS_NORMAL, MASS_TANGENT1, MASS_TANGENT2, TARGET_NORMAL_VEL,
  IMPULSE_NORMAL, IMPULSE_TANGENT1, IMPULSE_TANGENT2, IMPULSE_POSITION, MASS_POSITION) = range(12)
