@@ -319,17 +319,11 @@ def prepare_contacts(d: ti.template(), env):
 
 
 @ti.func
-def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
-    """One Gauss-Seidel visit of a contact with a link side: friction (Coulomb cone) then normal, as for free
-    bodies, with speeds and impulses in dof space. Returns the contact's velocity error, m/s."""
+def _friction_cone(d: ti.template(), env, contact, slip1, slip2):
+    """A visit's friction update from the slip speeds along the two tangents (m/s), bounded by the normal
+    impulse of the previous sweep (Coulomb cone); stores the new impulses. Returns their changes (N s) and the
+    slip error (m/s): sticking, any slip is one; sliding, none (a sliding contact may slip)."""
     error = 0.0
-    slip1, slip2 = 0.0, 0.0
-    for k in range(1, 3):
-        slip = _speed_generic(d, env, contact, k, flags, body_a, body_b, 0)
-        if k == 1:
-            slip1 = slip
-        else:
-            slip2 = slip
     old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
     old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
     new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
@@ -344,10 +338,25 @@ def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
         error = ti.sqrt(slip1**2 + slip2**2)
     d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
     d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
+    return new_t1 - old_t1, new_t2 - old_t2, error
+
+
+@ti.func
+def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
+    """One Gauss-Seidel visit of a contact with a link side: friction (Coulomb cone) then normal, as for free
+    bodies, with speeds and impulses in dof space. Returns the contact's velocity error, m/s."""
+    slip1, slip2 = 0.0, 0.0
+    for k in range(1, 3):
+        slip = _speed_generic(d, env, contact, k, flags, body_a, body_b, 0)
+        if k == 1:
+            slip1 = slip
+        else:
+            slip2 = slip
+    change1, change2, error = _friction_cone(d, env, contact, slip1, slip2)
     # Friction impulses go in first; the normal one is measured after them (k = 1, 2, then 0).
     for step in range(3):
         k = (step + 1) % 3
-        impulse = new_t1 - old_t1 if k == 1 else new_t2 - old_t2
+        impulse = change1 if k == 1 else change2
         if k == 0:  # normal: push until the approach speed meets the target; never pull
             old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
             shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_generic(
@@ -365,7 +374,6 @@ def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
 def _solve_free_contact(d: ti.template(), env, contact, body_a, body_b):
     """One Gauss-Seidel visit of a contact between free (or static) bodies: friction (Coulomb cone) then
     normal. Returns its velocity error before the visit, m/s."""
-    error = 0.0
     # The two bodies' velocities live in registers while this contact is solved.
     va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
     vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
@@ -374,22 +382,9 @@ def _solve_free_contact(d: ti.template(), env, contact, body_a, body_b):
     # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
     slip1 = _speed_along(d, env, contact, 1, va, wa, vb, wb)
     slip2 = _speed_along(d, env, contact, 2, va, wa, vb, wb)
-    old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
-    old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
-    new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
-    new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * slip2
-    limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[env, contact, IMPULSE_NORMAL]
-    tangential = ti.sqrt(new_t1**2 + new_t2**2)
-    if tangential > limit:
-        scale = limit / tangential
-        new_t1 *= scale
-        new_t2 *= scale
-    else:  # sticking: any slip is an error (a sliding contact may slip)
-        error = ti.sqrt(slip1**2 + slip2**2)
-    d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
-    d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
+    change1, change2, error = _friction_cone(d, env, contact, slip1, slip2)
     for k in ti.static(range(1, 3)):
-        impulse = (new_t1 - old_t1) if k == 1 else (new_t2 - old_t2)
+        impulse = change1 if k == 1 else change2
         direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
         va += inv_mass_a * impulse * direction
         vb -= inv_mass_b * impulse * direction
