@@ -13,14 +13,17 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import layouts as lay
 import numpy as np
 
-import physim as ps
-from physim.backend import runtime
+# This checkout's physim, not the one an editable install points at (a second worktree measures itself).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import physim as ps  # noqa: E402
+from physim.backend import runtime  # noqa: E402
 
 
 def build_boxes(n: int) -> ps.Scene:

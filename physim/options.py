@@ -37,7 +37,8 @@ class RigidOptions:
 
     iterations: the most velocity sweeps of the projected Gauss-Seidel contact solve per substep.
     tolerance: the solve stops early once no sweep changes a contact's velocity by more than this, m/s.
-        Warm-started resting contacts meet it in a few sweeps; fresh impacts and tall stacks use more.
+        Warm-started resting contacts meet it in a few sweeps; fresh impacts and tall stacks use more. In
+        scenes without articulations each island (bodies joined by contacts) stops on its own.
     position_iterations: iterations of the split-impulse pass that removes penetration without
         adding kinetic energy.
     contact_margin: distance, m, under which a contact is generated before surfaces touch; the solver

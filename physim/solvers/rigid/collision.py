@@ -3,7 +3,8 @@
 A contact is a point of geom a (inflated by a's point radius) within the speculative margin of geom b's
 surface, or, between polytopes, a crossing of an edge of a with an edge of b. Its normal points out of b
 towards a, its separation is negative when the two overlap, and its slot (the point's global index, or the
-crossing's among its geom's) identifies it from one substep to the next for warm starting.
+crossing's among its geom's) identifies it from one substep to the next for warm starting. Edge crossings
+are found after the other contacts, by ``edge_pass`` over the pairs the narrow phase lists for it.
 """
 
 
@@ -28,6 +29,7 @@ from physim.solvers.rigid.layout import (
     CONTACT_SLOT,
     CONTACTS_WANTED,
     CONTYPE,
+    EDGE_PAIRS,
     EXCLUDE_BITS,
     EXCLUDE_LO,
     FRICTION,
@@ -169,15 +171,21 @@ def points_against_surface(d: ti.template(), env, geom_a, geom_b, pair_normal, p
     radius = d.geom_model_scalar[geom_a, POINT_RADIUS]
     margin = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
     start = d.geom_model_int[geom_a, POINT_START]
+    # A box's signed distance is exact, so it is at least a point's height over the box's support plane along
+    # the pair normal: a point that far beyond the margin cannot touch, and needs no distance (the far corners).
+    exact_b = use_pair_normal and d.geom_model_int[geom_b, GEOM_TYPE] == GeomType.BOX
     deepest = 1e30
     for k in range(d.geom_model_int[geom_a, POINT_COUNT]):
         center = origin + rotation @ d.points[start + k]
+        along = pair_normal.dot(center) - radius - pair_support
+        if exact_b and along >= margin:
+            continue
         distance, normal = signed_distance(d, env, geom_b, center)
         separation = distance - radius
         if separation < margin:
             if use_pair_normal:
                 normal = pair_normal
-                separation = pair_normal.dot(center) - radius - pair_support
+                separation = along
             # Midway between the two surfaces.
             position = center - (radius + 0.5 * separation) * normal
             coincident = False
@@ -453,13 +461,41 @@ def collide_pair(d: ti.template(), env, geom_a, geom_b):
                 d, env, geom_a if side == 0 else geom_b, geom_b if side == 0 else geom_a, surface_normal, support,
                 polytopes, first, same_to))
     # Within reach along every face axis, yet no vertex at the deepest point along the best of them: an edge
-    # crossing an edge is, and GJK/EPA finds the normal along which the two are least overlapping.
+    # crossing an edge is. The edge pass (GJK/EPA) looks for it.
     if polytopes and separation <= reach and deepest > separation + GAP_TOLERANCE:
+        queue_edge_pair(d, env, geom_a, geom_b)
+    if type_a == GeomType.CAPSULE and type_b == GeomType.CAPSULE:
+        capsule_crossing(d, env, geom_a, geom_b, d.points.shape[0] + geom_a)
+
+
+@ti.func
+def queue_edge_pair(d: ti.template(), env, geom_a, geom_b):
+    """List a polytope pair for the edge pass. A pair the list has no room for counts as a wanted contact, so
+    the buffers grow for the next step."""
+    index = d.counters[env, EDGE_PAIRS]
+    if index < d.edge_pairs.shape[1]:
+        d.edge_pairs[env, index, 0] = geom_a
+        d.edge_pairs[env, index, 1] = geom_b
+        d.counters[env, EDGE_PAIRS] = index + 1
+    else:
+        d.counters[env, CONTACTS_WANTED] += 1
+
+
+@ti.func
+def edge_pass(d: ti.template(), env):
+    """The edge-crossing contacts of the pairs the narrow phase listed: GJK/EPA finds the normal along which
+    each pair is least overlapping, then the crossings of their facing edges along it. It runs in a kernel of
+    its own, compiled the first time a scene needs it (GJK/EPA is most of the narrow phase's compile time),
+    and only over the listed pairs."""
+    for k in range(d.counters[env, EDGE_PAIRS]):
+        geom_a, geom_b = d.edge_pairs[env, k, 0], d.edge_pairs[env, k, 1]
+        reach = d.geom_margin[env, geom_a] + d.geom_margin[env, geom_b]
         touching, normal, gap = penetration(d, env, geom_a, geom_b, reach)
         if touching and gap < reach:
             edge_crossings(d, env, geom_a, geom_b, normal, reach)
-    if type_a == GeomType.CAPSULE and type_b == GeomType.CAPSULE:
-        capsule_crossing(d, env, geom_a, geom_b, d.points.shape[0] + geom_a)
+    d.counters[env, EDGE_PAIRS] = 0
+    d.counters[env, MAX_CONTACTS_WANTED] = ti.max(d.counters[env, MAX_CONTACTS_WANTED],
+                                                  d.counters[env, CONTACTS_WANTED])
 
 
 @ti.func
@@ -504,6 +540,7 @@ def detect_collisions(d: ti.template(), env):
     overlap); unbounded geoms (planes) pair with every bounded geom. Then the narrow phase per pair."""
     d.counters[env, CONTACT_COUNT] = 0
     d.counters[env, CONTACTS_WANTED] = 0
+    d.counters[env, EDGE_PAIRS] = 0
     sort_along_x(d, env)
     n_bounded = d.int_params[N_BOUNDED_GEOMS]
     n_candidates = n_bounded + d.int_params[N_UNBOUNDED_GEOMS]

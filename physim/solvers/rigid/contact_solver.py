@@ -30,6 +30,7 @@ from physim.solvers.rigid.layout import (
     CONTACT_FRICTION,
     CONTACT_GEOM_A,
     CONTACT_GEOM_B,
+    CONTACT_ISLAND,
     CONTACT_NORMAL,
     CONTACT_POS,
     CONTACT_RESTITUTION,
@@ -43,6 +44,8 @@ from physim.solvers.rigid.layout import (
     IMPULSE_POSITION,
     IMPULSE_TANGENT1,
     IMPULSE_TANGENT2,
+    ISLAND_PARENT,
+    ISLAND_UNSETTLED,
     LIN_VEL,
     LINK_N_DOFS,
     LINK_TREE,
@@ -60,6 +63,7 @@ from physim.solvers.rigid.layout import (
     SEPARATION,
     SLOP,
     SOLVE,
+    SWEEP_LIST,
     TANGENT1,
     TANGENT2,
     TARGET_NORMAL_VEL,
@@ -315,17 +319,11 @@ def prepare_contacts(d: ti.template(), env):
 
 
 @ti.func
-def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
-    """One Gauss-Seidel visit of a contact with a link side: friction (Coulomb cone) then normal, as for free
-    bodies, with speeds and impulses in dof space. Returns the contact's velocity error, m/s."""
+def _friction_cone(d: ti.template(), env, contact, slip1, slip2):
+    """A visit's friction update from the slip speeds along the two tangents (m/s), bounded by the normal
+    impulse of the previous sweep (Coulomb cone); stores the new impulses. Returns their changes (N s) and the
+    slip error (m/s): sticking, any slip is one; sliding, none (a sliding contact may slip)."""
     error = 0.0
-    slip1, slip2 = 0.0, 0.0
-    for k in range(1, 3):
-        slip = _speed_generic(d, env, contact, k, flags, body_a, body_b, 0)
-        if k == 1:
-            slip1 = slip
-        else:
-            slip2 = slip
     old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
     old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
     new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
@@ -340,10 +338,25 @@ def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
         error = ti.sqrt(slip1**2 + slip2**2)
     d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
     d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
+    return new_t1 - old_t1, new_t2 - old_t2, error
+
+
+@ti.func
+def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
+    """One Gauss-Seidel visit of a contact with a link side: friction (Coulomb cone) then normal, as for free
+    bodies, with speeds and impulses in dof space. Returns the contact's velocity error, m/s."""
+    slip1, slip2 = 0.0, 0.0
+    for k in range(1, 3):
+        slip = _speed_generic(d, env, contact, k, flags, body_a, body_b, 0)
+        if k == 1:
+            slip1 = slip
+        else:
+            slip2 = slip
+    change1, change2, error = _friction_cone(d, env, contact, slip1, slip2)
     # Friction impulses go in first; the normal one is measured after them (k = 1, 2, then 0).
     for step in range(3):
         k = (step + 1) % 3
-        impulse = new_t1 - old_t1 if k == 1 else new_t2 - old_t2
+        impulse = change1 if k == 1 else change2
         if k == 0:  # normal: push until the approach speed meets the target; never pull
             old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
             shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_generic(
@@ -358,68 +371,115 @@ def _solve_link_contact(d: ti.template(), env, contact, flags, body_a, body_b):
 
 
 @ti.func
+def _solve_free_contact(d: ti.template(), env, contact, body_a, body_b):
+    """One Gauss-Seidel visit of a contact between free (or static) bodies: friction (Coulomb cone) then
+    normal. Returns its velocity error before the visit, m/s."""
+    # The two bodies' velocities live in registers while this contact is solved.
+    va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
+    vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
+    inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
+
+    # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
+    slip1 = _speed_along(d, env, contact, 1, va, wa, vb, wb)
+    slip2 = _speed_along(d, env, contact, 2, va, wa, vb, wb)
+    change1, change2, error = _friction_cone(d, env, contact, slip1, slip2)
+    for k in ti.static(range(1, 3)):
+        impulse = change1 if k == 1 else change2
+        direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
+        va += inv_mass_a * impulse * direction
+        vb -= inv_mass_b * impulse * direction
+        wa += impulse * d.contact_vec3[env, contact, RESPONSE_A + k]
+        wb -= impulse * d.contact_vec3[env, contact, RESPONSE_B + k]
+
+    # Normal: push until the approach speed meets the target; never pull.
+    old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
+    shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_along(d, env, contact, 0, va, wa, vb, wb)
+    if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
+        error = ti.max(error, ti.abs(shortfall))
+    new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * shortfall, 0.0)
+    d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
+    normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
+    d.body_vec3[env, body_a, LIN_VEL] = va + inv_mass_a * (new_n - old_n) * normal
+    d.body_vec3[env, body_b, LIN_VEL] = vb - inv_mass_b * (new_n - old_n) * normal
+    d.body_vec3[env, body_a, ANG_VEL] = wa + (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_A]
+    d.body_vec3[env, body_b, ANG_VEL] = wb - (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_B]
+    return error
+
+
+@ti.func
+def _island_root(d: ti.template(), env, body):
+    """The root of a body's island (union-find with path halving)."""
+    root = body
+    while d.body_island[env, root, ISLAND_PARENT] != root:
+        grandparent = d.body_island[env, d.body_island[env, root, ISLAND_PARENT], ISLAND_PARENT]
+        d.body_island[env, root, ISLAND_PARENT] = grandparent
+        root = grandparent
+    return root
+
+
+@ti.func
+def find_islands(d: ti.template(), env):
+    """Group the moving bodies into islands joined by contacts (a static body joins none: what rests on the
+    floor is not coupled through it), and label each contact with its island's root."""
+    for body in range(d.body_vec3.shape[1]):
+        d.body_island[env, body, ISLAND_PARENT] = body
+        d.body_island[env, body, ISLAND_UNSETTLED] = 0
+    for contact in range(d.counters[env, CONTACT_COUNT]):
+        body_a, body_b = _bodies(d, env, contact)
+        if d.body_inv_mass[body_b] > 0:
+            roots = ti.Vector([0, 0])
+            for side in range(2):  # one call site: the root search is compiled once
+                roots[side] = _island_root(d, env, body_a if side == 0 else body_b)
+            d.body_island[env, ti.max(roots[0], roots[1]), ISLAND_PARENT] = ti.min(roots[0], roots[1])
+    for contact in range(d.counters[env, CONTACT_COUNT]):
+        body_a, body_b = _bodies(d, env, contact)
+        d.contact_int[env, contact, CONTACT_ISLAND] = _island_root(
+            d, env, body_a if d.body_inv_mass[body_a] > 0 else body_b)
+
+
+@ti.func
 def solve_velocities(d: ti.template(), env):
-    n_contacts = d.counters[env, CONTACT_COUNT]
+    """Gauss-Seidel sweeps until every contact's velocity error is within the tolerance. Free-body scenes
+    stop per island: the sweeps visit a list of contacts, from which each sweep drops the islands whose
+    contacts all met the tolerance (islands do not act on each other, so a settled island's result is the one
+    it would get alone), while a stack of redundant contacts elsewhere takes the sweeps it needs."""
+    n_visited = d.counters[env, CONTACT_COUNT]
+    if ti.static(not d.articulated):
+        find_islands(d, env)
+        for contact in range(n_visited):
+            d.contact_int[env, contact, SWEEP_LIST] = contact
     for iteration in range(d.int_params[VELOCITY_ITERATIONS]):
         # m/s: the largest velocity error any contact had when the sweep reached it. Impulses can keep
         # shifting between redundant contacts (two boxes' coincident corners) while velocities are right.
         largest_error = 0.0
-        for sweep_index in range(n_contacts):
+        for sweep_index in range(n_visited):
             # Alternate the sweep direction: a one-way Gauss-Seidel order biases the impulses of a
             # symmetric stack to one side, which starts it swaying.
-            contact = sweep_index if iteration % 2 == 0 else n_contacts - 1 - sweep_index
-            body_a, body_b = _bodies(d, env, contact)
+            entry = sweep_index if iteration % 2 == 0 else n_visited - 1 - sweep_index
             if ti.static(d.articulated):  # dof-space sides possible: the generic visit for every contact
+                body_a, body_b = _bodies(d, env, entry)
                 largest_error = ti.max(largest_error, _solve_link_contact(
-                    d, env, contact, d.contact_int[env, contact, CONTACT_SIDES], body_a, body_b))
+                    d, env, entry, d.contact_int[env, entry, CONTACT_SIDES], body_a, body_b))
             else:
-                # The two bodies' velocities live in registers while this contact is solved.
-                va, wa = d.body_vec3[env, body_a, LIN_VEL], d.body_vec3[env, body_a, ANG_VEL]
-                vb, wb = d.body_vec3[env, body_b, LIN_VEL], d.body_vec3[env, body_b, ANG_VEL]
-                inv_mass_a, inv_mass_b = d.body_inv_mass[body_a], d.body_inv_mass[body_b]
-
-                # Friction first, bounded by the normal impulse of the previous sweep (Coulomb cone).
-                slip1 = _speed_along(d, env, contact, 1, va, wa, vb, wb)
-                slip2 = _speed_along(d, env, contact, 2, va, wa, vb, wb)
-                old_t1 = d.contact_scalar[env, contact, IMPULSE_TANGENT1]
-                old_t2 = d.contact_scalar[env, contact, IMPULSE_TANGENT2]
-                new_t1 = old_t1 - d.contact_scalar[env, contact, MASS_TANGENT1] * slip1
-                new_t2 = old_t2 - d.contact_scalar[env, contact, MASS_TANGENT2] * slip2
-                limit = d.contact_scalar[env, contact, CONTACT_FRICTION] * d.contact_scalar[
-                    env, contact, IMPULSE_NORMAL]
-                tangential = ti.sqrt(new_t1**2 + new_t2**2)
-                if tangential > limit:
-                    scale = limit / tangential
-                    new_t1 *= scale
-                    new_t2 *= scale
-                else:  # sticking: any slip is an error (a sliding contact may slip)
-                    largest_error = ti.max(largest_error, ti.sqrt(slip1**2 + slip2**2))
-                d.contact_scalar[env, contact, IMPULSE_TANGENT1] = new_t1
-                d.contact_scalar[env, contact, IMPULSE_TANGENT2] = new_t2
-                for k in ti.static(range(1, 3)):
-                    impulse = (new_t1 - old_t1) if k == 1 else (new_t2 - old_t2)
-                    direction = d.contact_vec3[env, contact, CONTACT_NORMAL + k]
-                    va += inv_mass_a * impulse * direction
-                    vb -= inv_mass_b * impulse * direction
-                    wa += impulse * d.contact_vec3[env, contact, RESPONSE_A + k]
-                    wb -= impulse * d.contact_vec3[env, contact, RESPONSE_B + k]
-
-                # Normal: push until the approach speed meets the target; never pull.
-                old_n = d.contact_scalar[env, contact, IMPULSE_NORMAL]
-                shortfall = d.contact_scalar[env, contact, TARGET_NORMAL_VEL] - _speed_along(d, env, contact, 0, va, wa,
-                                                                                              vb, wb)
-                if shortfall > 0 or old_n > 0:  # a separating contact without impulse is no error
-                    largest_error = ti.max(largest_error, ti.abs(shortfall))
-                new_n = ti.max(old_n + d.contact_scalar[env, contact, MASS_NORMAL] * shortfall, 0.0)
-                d.contact_scalar[env, contact, IMPULSE_NORMAL] = new_n
-                normal = d.contact_vec3[env, contact, CONTACT_NORMAL]
-                d.body_vec3[env, body_a, LIN_VEL] = va + inv_mass_a * (new_n - old_n) * normal
-                d.body_vec3[env, body_b, LIN_VEL] = vb - inv_mass_b * (new_n - old_n) * normal
-                d.body_vec3[env, body_a, ANG_VEL] = wa + (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_A]
-                d.body_vec3[env, body_b, ANG_VEL] = wb - (new_n - old_n) * d.contact_vec3[env, contact, RESPONSE_B]
+                contact = d.contact_int[env, entry, SWEEP_LIST]
+                body_a, body_b = _bodies(d, env, contact)
+                if _solve_free_contact(d, env, contact, body_a, body_b) >= d.params[TOLERANCE]:
+                    d.body_island[env, d.contact_int[env, contact, CONTACT_ISLAND], ISLAND_UNSETTLED] = 1
+        d.counters[env, MAX_SWEEPS] = ti.max(d.counters[env, MAX_SWEEPS], iteration + 1)
         if ti.static(d.articulated):
             largest_error = ti.max(largest_error, solve_limits(d, env))
-        d.counters[env, MAX_SWEEPS] = ti.max(d.counters[env, MAX_SWEEPS], iteration + 1)
+        else:  # keep the unsettled islands' contacts, in order; then clear their marks for the next sweep
+            kept = 0
+            for entry in range(n_visited):
+                contact = d.contact_int[env, entry, SWEEP_LIST]
+                if d.body_island[env, d.contact_int[env, contact, CONTACT_ISLAND], ISLAND_UNSETTLED]:
+                    d.contact_int[env, kept, SWEEP_LIST] = contact
+                    kept += 1
+            for entry in range(kept):
+                d.body_island[env, d.contact_int[env, d.contact_int[env, entry, SWEEP_LIST], CONTACT_ISLAND],
+                              ISLAND_UNSETTLED] = 0
+            n_visited = kept
+            largest_error = d.params[TOLERANCE] if kept > 0 else 0.0
         if largest_error < d.params[TOLERANCE]:
             break
 

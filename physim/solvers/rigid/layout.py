@@ -47,8 +47,10 @@ BODY_INT_SLOTS = 7
 EXCLUDE_BITS = 31  # per mask word: a tree's first 62 links can be filtered pairwise
 # contact_int (B, capacity, ...): the body owning the tested point is "a"; the surface it touches is "b".
 # CONTACT_SIDES: bit 0 set when side a is a link (its response lives in dof space), bit 1 for side b.
-CONTACT_GEOM_A, CONTACT_GEOM_B, CONTACT_SLOT, CONTACT_SIDES = range(4)
-CONTACT_INT_SLOTS = 4
+# CONTACT_ISLAND: the body whose island the contact belongs to (its root; free-body scenes). SWEEP_LIST is not
+# the contact's own: entry k of the list of contacts the velocity sweeps still visit.
+CONTACT_GEOM_A, CONTACT_GEOM_B, CONTACT_SLOT, CONTACT_SIDES, CONTACT_ISLAND, SWEEP_LIST = range(6)
+CONTACT_INT_SLOTS = 6
 # contact_vec3 (B, capacity, ...): normal points out of b towards a; arms from each centre of mass.
 # The three directions (normal, tangent1, tangent2) are consecutive; for direction k the solver keeps
 # arm x direction (TORQUE_A + k, TORQUE_B + k) and the angular velocity a unit impulse along it gives
@@ -114,10 +116,18 @@ DOF_S_ANG, DOF_S_LIN = range(2)
 (BIAS_FORCE, GRAVITY_FORCE, SOLVE, EXPLICIT_FORCE, IMPLICIT_KP, IMPLICIT_KV, PSEUDO_QVEL, LIMIT_SIGN, LIMIT_TARGET,
  DOF_MASS, LIMIT_IMPULSE, FRICTION_IMPULSE) = range(12)
 DOF_WORK_SLOTS = 12
-# counters (B, ...)
-CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS = range(5)
-N_COUNTERS = 5
+# counters (B, ...). EDGE_PAIRS: polytope pairs in edge_pairs waiting for the edge pass (GJK/EPA) this substep;
+# PAUSED_AT: the substep at which the env's step stopped for it (NOT_PAUSED: none), where it resumes.
+CONTACT_COUNT, CONTACTS_WANTED, MAX_CONTACTS_WANTED, FIRST_NONFINITE_BODY, MAX_SWEEPS, EDGE_PAIRS, PAUSED_AT = range(7)
+N_COUNTERS = 7
 NO_BODY = 2**30
+NOT_PAUSED = -1
+# edge_pairs (B, capacity, 2): geoms a and b of each pair the edge pass looks at
+# body_island (B, n_bodies, ...): the contact solve's islands (bodies joined by contacts; static bodies join
+# none): union-find parent (a root is its own), and, on roots, whether a contact of the island missed the
+# tolerance in the current sweep
+ISLAND_PARENT, ISLAND_UNSETTLED = range(2)
+ISLAND_SLOTS = 2
 # params (float): solver constants passed as one small array
 DT, GRAVITY_X, GRAVITY_Y, GRAVITY_Z, MARGIN, SLOP, BETA, RESTITUTION_THRESHOLD, TOLERANCE = range(9)
 N_PARAMS = 9
@@ -194,7 +204,7 @@ class RigidArrays:
                  geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat, body_inv_inertia_world,
                  geom_vec3, geom_rot, geom_margin, contact_int, contact_vec3, contact_scalar, warm_geom,
                  warm_impulse, counters, params, sweep_order, model_int, art_vec4, q_state, dof_scalar, tree_vec3,
-                 contact_dof, articulated: bool):
+                 contact_dof, edge_pairs, body_island, articulated: bool):
         self.articulated = articulated  # compile time: whether the scene has articulations (their code is in)
         self.body_inv_mass = body_inv_mass
         self.body_model_vec3 = body_model_vec3
@@ -220,6 +230,8 @@ class RigidArrays:
         self.params = params
         self.sweep_order = sweep_order
         self.contact_dof = contact_dof
+        self.edge_pairs = edge_pairs
+        self.body_island = body_island
         self.int_params = View(model_int, (INT_PARAMS_S, 0, None))
         self.broadphase_geoms = View(model_int, (BROADPHASE_S, None, 0))
         self.body_model_int = View(model_int, (BODY_INT_S, None, None))

@@ -7,7 +7,10 @@ frame). The step pipeline per substep and env, as MuJoCo spells it:
     kinematics -> collision -> velocities (gravity, gyroscopic) -> contact solve -> positions
 
 All of it runs in one kernel launch per ``step`` (substeps loop inside), parallel over envs: on a CPU a
-parallel loop costs tens of microseconds to dispatch, more than a small scene's whole substep.
+parallel loop costs tens of microseconds to dispatch, more than a small scene's whole substep. The one
+exception: when the narrow phase lists polytope pairs for the edge pass (GJK/EPA, collision.py), the env's step
+pauses after collision, the same kernel compiled as the edge pass runs over the lists, and the step resumes
+where it paused. A scene that never needs the edge pass never compiles it, and steps in one launch.
 """
 
 
@@ -29,7 +32,7 @@ from physim.solvers.rigid.articulation_dynamics import (
     articulation_velocities,
 )
 from physim.solvers.rigid.articulation_model import JointType
-from physim.solvers.rigid.collision import MAX_EDGE_CONTACTS, detect_collisions
+from physim.solvers.rigid.collision import MAX_EDGE_CONTACTS, detect_collisions, edge_pass
 from physim.solvers.rigid.contact_solver import solve_contacts
 from physim.solvers.rigid.dynamics import (
     check_finite,
@@ -60,31 +63,56 @@ def _step_kernel(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_
                  warm_geom: nd(ti.i32, 3), warm_impulse: nd(vec3, 3), counters: nd(ti.i32, 2),
                  params: nd(None, 1), sweep_order: nd(ti.i32, 2), model_int: nd(ti.i32, 3), art_vec4: nd(vec4, 3),
                  q_state: nd(None, 3), dof_scalar: nd(None, 3), tree_vec3: nd(vec3, 4), contact_dof: nd(None, 4),
-                 n_substeps: ti.i32, serial: ti.template(), articulated: ti.template()):
+                 edge_pairs: nd(ti.i32, 3), body_island: nd(ti.i32, 3), n_substeps: ti.i32, resume: ti.i32,
+                 serial: ti.template(), articulated: ti.template(), edges: ti.template()):
+    """Advance every env (``edges`` False), starting the step (``resume`` 0) or resuming paused envs (1); or,
+    compiled with ``edges`` True, run the edge pass of the paused envs."""
     ti.loop_config(serialize=serial)
     for env in range(body_vec3.shape[0]):
         # The bundle is a compile-time Python object: it must go straight into a ti.func call.
-        _advance_env(L.RigidArrays(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
-                                   geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
-                                   body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int,
-                                   contact_vec3, contact_scalar, warm_geom, warm_impulse, counters, params,
-                                   sweep_order, model_int, art_vec4, q_state, dof_scalar, tree_vec3, contact_dof,
-                                   articulated), env, n_substeps)
+        _run_env(L.RigidArrays(body_inv_mass, body_model_vec3, body_model_mat3, geom_model_int, geom_model_scalar,
+                               geom_model_vec3, geom_model_quat, points, planes, body_vec3, body_quat,
+                               body_inv_inertia_world, geom_vec3, geom_rot, geom_margin, contact_int, contact_vec3,
+                               contact_scalar, warm_geom, warm_impulse, counters, params, sweep_order, model_int,
+                               art_vec4, q_state, dof_scalar, tree_vec3, contact_dof, edge_pairs, body_island,
+                               articulated),
+                 env, n_substeps, resume, edges)
 
 
 @ti.func
-def _advance_env(d: ti.template(), env, n_substeps):
-    start_step(d, env)
+def _run_env(d: ti.template(), env, n_substeps, resume, edges: ti.template()):
+    if ti.static(edges):
+        edge_pass(d, env)
+    else:
+        _advance_env(d, env, n_substeps, resume)
+
+
+@ti.func
+def _advance_env(d: ti.template(), env, n_substeps, resume):
+    substep = 0
+    if resume:
+        substep = d.counters[env, L.PAUSED_AT]  # NOT_PAUSED: this env finished its step at the first launch
+    else:
+        start_step(d, env)
+    d.counters[env, L.PAUSED_AT] = L.NOT_PAUSED
+    collided = resume != 0  # resuming: this substep's contacts are complete, edge crossings included
     # Forward kinematics opens every substep and, once more, closes the step so that links stand where
     # their final qpos puts them (one call site: it is compiled once).
     # A scene without articulations compiles none of their code (``articulated`` is a compile-time flag).
-    for substep in range(n_substeps + 1):
+    while substep >= 0:
         if ti.static(d.articulated):
-            articulation_kinematics(d, env)
+            if not collided:
+                articulation_kinematics(d, env)
         if substep == n_substeps:
+            check_finite(d, env)
             break
-        update_kinematics(d, env)
-        detect_collisions(d, env)
+        if not collided:
+            update_kinematics(d, env)
+            detect_collisions(d, env)
+            if d.counters[env, L.EDGE_PAIRS] > 0:  # pause for the edge pass; resume here
+                d.counters[env, L.PAUSED_AT] = substep
+                break
+        collided = False
         integrate_velocities(d, env)
         if ti.static(d.articulated):
             articulation_velocities(d, env)
@@ -92,7 +120,7 @@ def _advance_env(d: ti.template(), env, n_substeps):
         integrate_positions(d, env)
         if ti.static(d.articulated):
             articulation_positions(d, env)
-    check_finite(d, env)
+        substep += 1
 
 
 class RigidSolver:
@@ -176,6 +204,7 @@ class RigidSolver:
         self._work.update(
             tree_vec3=ti.ndarray(vec3, (batch, 2, max(n_links, n_dofs), L.LINK_VEC3_SLOTS)),
             body_inv_inertia_world=ti.ndarray(mat3, (batch, n_bodies)),
+            body_island=ti.ndarray(ti.i32, (batch, n_bodies, L.ISLAND_SLOTS)),
             geom_vec3=ti.ndarray(vec3, (batch, self.n_geoms, 3)),
             geom_rot=ti.ndarray(mat3, (batch, self.n_geoms)),
             geom_margin=ti.ndarray(scalar_type(f), (batch, self.n_geoms)),
@@ -198,7 +227,7 @@ class RigidSolver:
     def _allocate_contacts(self, capacity: int) -> None:
         batch, f = self.n_batch, scalar_type(self.float_type)
         self.contact_capacity = capacity
-        self._launch = None  # the arrays change: the prepared launch is rebuilt on the next step
+        self._launch = self._edge_launch = None  # the arrays change: the prepared launches are rebuilt
         # See layout: points, capsule crossings, edge crossings, axis hints.
         n_slots = self.n_points + (2 + MAX_EDGE_CONTACTS) * self.n_geoms
         old = getattr(self, "_contacts", None)
@@ -210,6 +239,7 @@ class RigidSolver:
             warm_geom=old["warm_geom"] if old else ti.ndarray(ti.i32, (batch, n_slots, L.WARM_WAYS)),
             warm_impulse=old["warm_impulse"] if old else ti.ndarray(vec3, (batch, n_slots, L.WARM_WAYS)),
             counters=ti.ndarray(ti.i32, (batch, L.N_COUNTERS)),
+            edge_pairs=ti.ndarray(ti.i32, (batch, capacity, 2)),
         )
         if old is None:
             write(self._contacts["warm_geom"], -1)
@@ -228,20 +258,29 @@ class RigidSolver:
         if self.n_bodies == 0:
             return None
         if self._launch is None:
-            self._launch = PreparedKernel(_step_kernel, **self._model, **self._state, **self._work, **self._contacts,
-                                          params=self._params, serial=self.n_batch == 1,
-                                          articulated=bool(self.trees))
-        self._launch(n_substeps=n_substeps)
+            arrays = dict(**self._model, **self._state, **self._work, **self._contacts, params=self._params,
+                          serial=self.n_batch == 1, articulated=bool(self.trees))
+            self._launch = PreparedKernel(_step_kernel, **arrays, edges=False)
+            self._edge_launch = PreparedKernel(_step_kernel, **arrays, edges=True)  # compiled on its first launch
+        self._launch(n_substeps=n_substeps, resume=0)
+        counters = self._read_counters()
+        # Envs paused for the edge pass: run it, resume them; again while any pauses at a later substep.
+        while (counters[:, L.PAUSED_AT] != L.NOT_PAUSED).any():
+            self._edge_launch(n_substeps=n_substeps, resume=0)
+            self._launch(n_substeps=n_substeps, resume=1)
+            counters = self._read_counters()
         # Health of the step, from the per-env counters: the most contacts any env wanted, and the first env
         # and body gone non-finite. (Read on the host: a kernel return value costs more than the whole read.)
-        ti.sync()
-        view = self._counters_view
-        counters = view.copy() if view is not None else read(self._contacts["counters"])
         wanted = int(counters[:, L.MAX_CONTACTS_WANTED].max())
         if wanted > self.contact_capacity:
             self._allocate_contacts(2 * wanted)
         bad = np.flatnonzero(counters[:, L.FIRST_NONFINITE_BODY] != L.NO_BODY)
         return None if len(bad) == 0 else (int(bad[0]), int(counters[bad[0], L.FIRST_NONFINITE_BODY]))
+
+    def _read_counters(self) -> np.ndarray:
+        ti.sync()
+        view = self._counters_view
+        return view.copy() if view is not None else read(self._contacts["counters"])
 
     # ------------------------------------------------------------------ state
     def reset(self, envs_idx: np.ndarray | None = None) -> None:
