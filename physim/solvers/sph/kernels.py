@@ -73,11 +73,8 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
                 d.stats[env, L.N_ACTIVE] += 1.0
     if ti.static(stage == WARM_DIVERGENCE or stage == WARM_DENSITY):
         # Start from the last substep's total stiffness (rescaled to this substep's length).
-        slot = L.DIVERGENCE_KAPPA if ti.static(stage == WARM_DIVERGENCE) else L.DENSITY_KAPPA
         for env, i in ti.ndrange(n_env, n):
-            warm = warm_scale * d.p_work[env, i, slot]
-            d.p_work[env, i, slot] = warm
-            d.p_work[env, i, L.STIFFNESS] = warm
+            S.warm_stiffness(d, env, i, dt, warm_scale, ti.static(stage == WARM_DIVERGENCE))
         for env, i in ti.ndrange(n_env, n):
             S.apply_stiffness(d, env, i, dt)
     if ti.static(stage == DIVERGENCE or stage == DENSITY):

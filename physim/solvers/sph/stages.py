@@ -302,6 +302,39 @@ def compression_rate(d: ti.template(), env, i):
 
 
 @ti.func
+def compression(d: ti.template(), env, i, dt, divergence: ti.template()):
+    """What a solve removes at active particle i: for the divergence solve the compression rate D rho_i / Dt
+    (kg/m^3/s; none for a particle with too few neighbours to measure it), for the density solve the density
+    excess rho_i + dt D rho_i / Dt - rho0 the current velocities would cause (kg/m^3). Negative: expanding."""
+    rate = compression_rate(d, env, i)
+    result = 0.0
+    if ti.static(divergence):
+        if d.p_int[env, i, L.N_NEIGHBOURS] >= L.MIN_DIVERGENCE_NEIGHBOURS:
+            result = rate
+    else:
+        result = d.p_work[env, i, L.DENSITY] + dt * rate - d.p_param[i, L.REST_DENSITY]
+    return result
+
+
+@ti.func
+def warm_stiffness(d: ti.template(), env, i, dt, scale, divergence: ti.template()):
+    """Start particle i's solve from ``scale`` times the last substep's total stiffness where it is still in
+    the bulk of the liquid (the current velocities keep it within ``L.WARM_START_MIN_DENSITY`` of rest
+    density), from zero elsewhere: the pressure of a particle that has since moved apart would throw apart
+    what no longer presses (without this, splashes flew at five times the speed of the fall and a sloshing
+    column blew up, measured). SPlisHSPlasH gates on compression itself; in a liquid at rest that drops half
+    the particles' hydrostatic pressure every substep, and a resting tank trembled at 24 mm/s (measured)."""
+    slot = L.DIVERGENCE_KAPPA if ti.static(divergence) else L.DENSITY_KAPPA
+    warm = 0.0
+    if d.active[env, i] != 0:
+        predicted = compression(d, env, i, dt, False) + d.p_param[i, L.REST_DENSITY]
+        if predicted >= L.WARM_START_MIN_DENSITY * d.p_param[i, L.REST_DENSITY]:
+            warm = scale * d.p_work[env, i, slot]
+    d.p_work[env, i, slot] = warm
+    d.p_work[env, i, L.STIFFNESS] = warm
+
+
+@ti.func
 def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
     """This iteration's stiffness of particle i, added to the substep's total; returns its relative error.
 
@@ -318,14 +351,11 @@ def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
     total = d.p_work[env, i, slot]
     if d.active[env, i] != 0:
         rest = d.p_param[i, L.REST_DENSITY]
-        rate = compression_rate(d, env, i)
+        excess = compression(d, env, i, dt, divergence)
         if ti.static(divergence):
-            if d.p_int[env, i, L.N_NEIGHBOURS] < L.MIN_DIVERGENCE_NEIGHBOURS:
-                rate = 0.0
-            stiffness = rate / dt * d.p_work[env, i, L.FACTOR]
-            error = rate * dt / rest
+            stiffness = excess / dt * d.p_work[env, i, L.FACTOR]
+            error = excess * dt / rest
         else:
-            excess = d.p_work[env, i, L.DENSITY] + dt * rate - rest
             stiffness = excess / (dt * dt) * d.p_work[env, i, L.FACTOR]
             error = excess / rest
         error = ti.max(error, 0.0)
