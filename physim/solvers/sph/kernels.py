@@ -3,7 +3,8 @@ takes the same arrays and a stage launch costs one prepared call; plus the two r
 
 A stage holds its parallel loops one after another (Taichi runs a kernel's outermost loops in order, each
 in parallel), so the barriers a stage needs cost nothing extra. The solve stages return their iteration's
-error, the largest over envs of the mean relative error of the env's active particles.
+error, the largest over envs of the mean relative error of the env's active particles; the search returns the
+most neighbours any particle found (the host grows the lists when they ran out of room).
 """
 
 import warnings
@@ -36,6 +37,15 @@ def _mean_error_over_envs(d: ti.template()):
     return worst
 
 
+@ti.func
+def _largest_over_envs(d: ti.template(), slot: ti.template()):
+    largest = 0.0
+    ti.loop_config(serialize=True)
+    for env in range(d.stats.shape[0]):
+        largest = ti.max(largest, d.stats[env, slot])
+    return largest
+
+
 @ti.kernel
 def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
                  x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), p_work: nd(None, 3), p_vec3: nd(vec3, 3),
@@ -61,6 +71,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             d.cells[env, c, L.COUNT] = 0
         for env in range(n_env):
             d.stats[env, L.N_ACTIVE] = 0.0
+            d.stats[env, L.MOST_NEIGHBOURS] = 0.0
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.bin_particle(d, env, p)
         for env in range(n_env):
@@ -68,9 +79,11 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.scatter(d, env, p)
         for env, i in ti.ndrange(n_env, n):
-            S.gather_neighbours_and_density(d, env, i)
+            found = S.gather_neighbours_and_density(d, env, i)
+            ti.atomic_max(d.stats[env, L.MOST_NEIGHBOURS], found * 1.0)
             if d.active[env, i] != 0:
                 d.stats[env, L.N_ACTIVE] += 1.0
+        result = _largest_over_envs(d, L.MOST_NEIGHBOURS)
     if ti.static(stage == WARM_DIVERGENCE or stage == WARM_DENSITY):
         # Start from the last substep's total stiffness (rescaled to this substep's length).
         for env, i in ti.ndrange(n_env, n):
@@ -106,9 +119,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
         for env, i in ti.ndrange(n_env, n):
             if d.active[env, i] != 0:
                 ti.atomic_max(d.stats[env, L.MAX_SPEED], d.v[env, i].norm())
-        ti.loop_config(serialize=True)
-        for env in range(n_env):
-            result = ti.max(result, d.stats[env, L.MAX_SPEED])
+        result = _largest_over_envs(d, L.MAX_SPEED)
     return result
 
 

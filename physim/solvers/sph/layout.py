@@ -47,8 +47,8 @@ COUNT, START = range(2)
 # body_impulse (B, nr, ...)
 LINEAR, ANGULAR = range(2)
 # stats (B, ...)
-ERROR_SUM, N_ACTIVE, MAX_SPEED = range(3)
-N_STATS = 3
+ERROR_SUM, N_ACTIVE, MAX_SPEED, MOST_NEIGHBOURS = range(4)
+N_STATS = 4
 # params (float)
 LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z = range(6)
 ORIGIN_X, ORIGIN_Y, ORIGIN_Z, CELL_SIZE, SUPPORT, KERNEL_SCALE = range(6, 12)

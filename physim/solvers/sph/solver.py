@@ -49,6 +49,10 @@ MIN_DENSITY_ITERATIONS = 2
 # takes 6.3 iterations per substep on a dam break and 7 in a resting tank (0.5: 17 and 13), and holds that
 # tank at 2.6 mm/s RMS at 0.4 s against 0.9 mm/s with 0.5 (measured, tests/test_sph.py's tank).
 DENSITY_WARM_START = 0.8
+# Neighbour lists start at SPHOptions.max_neighbours entries and grow to the most any particle found plus this
+# margin, up to the largest room (512 entries take 8 kB per particle).
+NEIGHBOUR_ROOM_MARGIN = 16
+MAX_NEIGHBOUR_ROOM = 512
 
 
 class SPHSolver(ParticleStore):
@@ -100,7 +104,8 @@ class SPHSolver(ParticleStore):
             raise InvalidValueError(f"SPHOptions.particle_size: {n} liquid and {nb} boundary particles are more than "
                                     f"the neighbour lists can index ({2**31 // L.N_IMAGE_CODES} in all); enlarge "
                                     f"particle_size, got {self.options.particle_size!r}")
-        int_params = np.array([*self.grid_shape, n, nb, self.options.max_neighbours], np.int32)
+        self.neighbour_room = getattr(self, "neighbour_room", self.options.max_neighbours)
+        int_params = np.array([*self.grid_shape, n, nb, self.neighbour_room], np.int32)
         n_cells = int(np.prod(self.grid_shape))
         nb_alloc = max(nb, 1)
         self._model = dict(
@@ -121,23 +126,43 @@ class SPHSolver(ParticleStore):
             p_int=ti.ndarray(ti.i32, (batch, max(n, 1) + nb, L.N_P_INT)),
             cells=ti.ndarray(ti.i32, (batch, n_cells, 2)), sorted_ids=ti.ndarray(ti.i32, (batch, max(n, 1) + nb)),
             sorted_x=ti.ndarray(vec3, (batch, max(n, 1) + nb)),
-            neighbours=ti.ndarray(ti.i32, (batch, max(n, 1), self.options.max_neighbours)),
-            neighbour_grad=ti.ndarray(vec3, (batch, max(n, 1), self.options.max_neighbours)),
+            **self._neighbour_lists(),
             body_impulse=ti.ndarray(vec3, (batch, n_rigid, 2)), stats=ti.ndarray(scalar, (batch, L.N_STATS)),
             flag=ti.ndarray(ti.i32, (1,)))
         write(self._work["b_vec3"], 0.0)
         write(self._work["body_impulse"], 0.0)
-        arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
-                  **self._state, **self._work, "params": self._model["params"],
-                  "int_params": self._model["int_params"]}
-        self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
-                        for stage in range(9)}
+        self._prepare_stages()
         if old_state is None:
             self.reset()
         else:
             for key, array in self._state.items():
                 write(array, read(old_state[key]))
         self._place = self._apply = None
+
+    def _neighbour_lists(self) -> dict[str, ti.Ndarray]:
+        shape = (self.n_batch, max(self.n_particles, 1), self.neighbour_room)
+        return dict(neighbours=ti.ndarray(ti.i32, shape), neighbour_grad=ti.ndarray(vec3, shape))
+
+    def _prepare_stages(self) -> None:
+        arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
+                  **self._state, **self._work, "params": self._model["params"],
+                  "int_params": self._model["int_params"]}
+        self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
+                        for stage in range(9)}
+
+    def _search(self, dt: float) -> None:
+        """The neighbour search; where a particle found more neighbours than its list holds (a liquid pressed
+        well past rest density, or packed against a dense boundary), the lists grow to fit and the search
+        runs again, so no pair is silently dropped (up to ``MAX_NEIGHBOUR_ROOM``)."""
+        found = int(self._stages[K.SEARCH](dt=dt, warm_scale=1.0))
+        if found > self.neighbour_room and self.neighbour_room < MAX_NEIGHBOUR_ROOM:
+            self.neighbour_room = min(found + NEIGHBOUR_ROOM_MARGIN, MAX_NEIGHBOUR_ROOM)
+            int_params = read(self._model["int_params"])
+            int_params[L.MAX_NEIGHBOURS] = self.neighbour_room
+            write(self._model["int_params"], int_params)
+            self._work.update(self._neighbour_lists())
+            self._prepare_stages()
+            self._stages[K.SEARCH](dt=dt, warm_scale=1.0)
 
     def _p_param_host(self) -> np.ndarray:
         p_param = np.zeros((self.n_particles, L.N_P_PARAMS), self.float_type)
@@ -201,12 +226,12 @@ class SPHSolver(ParticleStore):
         return bad // self.n_particles, int(self.particle_body[bad % self.n_particles])
 
     def _substep(self, dt: float) -> None:
-        opts, stages = self.options, self._stages
         previous = getattr(self, "_previous_dt", dt)
         self._previous_dt = dt
         if self._place is not None:
             self._place()
-        stages[K.SEARCH](dt=dt, warm_scale=1.0)
+        self._search(dt)
+        opts, stages = self.options, self._stages  # after the search: growing the lists prepares new stages
         divergence_iterations = 0
         if opts.divergence_solve:
             stages[K.WARM_DIVERGENCE](dt=dt, warm_scale=0.5 * previous / dt)

@@ -215,6 +215,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
     h = d.params[L.SUPPORT]
     room = d.int_params[L.MAX_NEIGHBOURS]
     count = 0
+    found = 0  # neighbours within reach, listed or not: the host grows the lists when this exceeds room
     if d.active[env, i] != 0:
         xi = d.x[env, i]
         mi = d.p_param[i, L.MASS]
@@ -232,6 +233,8 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                     j = d.sorted_ids[env, k]
                     if j != i:
                         rv = xi - d.sorted_x[env, k]
+                        if rv.norm_sqr() < h * h:
+                            found += 1
                         if rv.norm_sqr() < h * h and count < room:
                             grad = kernel_grad(d, rv)
                             d.neighbours[env, i, count] = j
@@ -267,6 +270,8 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                         if code > 0:
                             xm, _ = reflect(d, xj, vec3(0.0), code)
                             rv = xi - xm
+                            if rv.norm_sqr() < h * h:
+                                found += 1
                             if rv.norm_sqr() < h * h and count < room:
                                 grad = kernel_grad(d, rv)
                                 d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
@@ -279,6 +284,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
         denominator = grad_sum.norm_sqr() + grad_sq
         d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
     d.p_int[env, i, L.N_NEIGHBOURS] = count
+    return found
 
 
 # ---------------------------------------------------------------------- pressure solves
