@@ -6,9 +6,12 @@ Writes out/pour.mp4. The cup is five fixed boxes (a floor and four walls); the n
 ``Nozzle`` morph whose reserved particles ``emit()`` releases a disc at a time.
 """
 
+import numpy as np
+
 import physim as ps
 
 ps.init(backend="gpu", seed=0)
+CUP_WALL, CUP_INNER, CUP_HEIGHT = 0.012, 0.1, 0.12  # m: 10 cm inside, 12 cm tall, 1.2 cm walls and floor
 
 
 def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tuple[ps.Scene, object, object]:
@@ -17,7 +20,7 @@ def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tu
                                                        particle_size=particle_size, auto_substeps=True))
     scene.add_entity(ps.morphs.Plane(), surface=ps.surfaces.Rough(color=(0.35, 0.35, 0.38)), name="ground")
     glass = ps.surfaces.Default(color=(0.85, 0.85, 0.9))
-    wall, inner, height = 0.012, 0.1, 0.12  # cup: 10 cm inside, 12 cm tall, 1.2 cm walls
+    wall, inner, height = CUP_WALL, CUP_INNER, CUP_HEIGHT
     half = inner / 2 + wall / 2
     parts = [((inner + 2 * wall, inner + 2 * wall, wall), (0.0, 0.0, wall / 2)),
              ((wall, inner + 2 * wall, height), (half, 0.0, height / 2)),
@@ -26,8 +29,9 @@ def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tu
              ((inner, wall, height), (0.0, -half, height / 2))]
     for index, (size, pos) in enumerate(parts):
         scene.add_entity(ps.morphs.Box(size=size, pos=pos, fixed=True), surface=glass, name=f"cup_{index}")
-    jet = scene.add_entity(ps.morphs.Nozzle(pos=(0.0, 0.0, 0.38), radius=0.016, direction=(0.0, 0.0, -1.0),
-                                            speed=1.2, max_particles=40_000),
+    # 1.3 s at 0.8 m/s through a 1.6 cm radius: 0.84 l, about 70 % of the cup's 1.2 l.
+    jet = scene.add_entity(ps.morphs.Nozzle(pos=(0.0, 0.0, 0.25), radius=0.016, direction=(0.0, 0.0, -1.0),
+                                            speed=0.8, max_particles=40_000),
                            material=ps.materials.SPH.Liquid(), surface=ps.surfaces.Default(color=(0.2, 0.45, 0.9)),
                            name="water")
     camera = scene.add_camera(res=res, pos=(0.45, -0.45, 0.4), lookat=(0.0, 0.0, 0.1), fov=40)
@@ -35,16 +39,23 @@ def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tu
     return scene, jet, camera
 
 
+def in_cup(positions: np.ndarray) -> int:
+    """How many of the particles at ``positions`` (n, 3), m, are inside the cup (half a particle of slack)."""
+    inside = (np.abs(positions[:, :2]).max(axis=1) < CUP_INNER / 2 + 0.004) & (positions[:, 2] > CUP_WALL - 0.004)
+    return int(inside.sum())
+
+
 if __name__ == "__main__":
     scene, jet, camera = build()
     out = ps.output_dir()
     camera.start_recording()
     for _ in ps.progress(range(500), desc="pour"):
-        if scene.t < 1.2:
+        if scene.t < 1.3:
             jet.emit()
         scene.step()
         if scene.cur_step % 2 == 0:
             camera.render()
     camera.stop_recording(save_to_filename=out / "pour.mp4", fps=125)
-    print(f"pour: {jet.get_n_active()} particles poured ({jet.get_n_active() * jet.particle_mass:.3f} kg); "
-          f"wrote {out}/pour.mp4")
+    poured = jet.get_n_active()
+    print(f"pour: {poured} particles poured ({poured * jet.particle_mass:.3f} kg), "
+          f"{in_cup(jet.get_particles_pos()[:poured])} in the cup; wrote {out}/pour.mp4")

@@ -51,14 +51,14 @@ def planar_kernel_integral(h: float, scale: float) -> float:
 
 
 def _geom_surface_points(shape: Shape, spacing: float, inset: float) -> np.ndarray:
-    """Points spread about ``spacing`` apart over a geom's surface moved ``inset`` inwards (at most half its
-    thinnest half-extent, so a thin plate keeps its shape: the two faces' layers meet in its middle), in the
-    geom frame."""
+    """Points spread about ``spacing`` apart over a geom's surface moved ``inset`` inwards, in the geom frame.
+    A box thinner than two insets gets its two faces' layers merged into one in its middle (where they meet);
+    a round geom keeps at least half its radius, so it keeps its shape."""
     import trimesh
 
     size = np.asarray(shape.size, np.float64)
     if shape.type == GeomType.BOX:
-        inset = min(inset, 0.5 * float(size.min()))
+        inset = min(inset, float(size.min()))
         return np.unique(_box_surface(size - inset, spacing), axis=0)
     if shape.type == GeomType.SPHERE:
         radius = float(size[0]) - min(inset, 0.5 * float(size[0]))
