@@ -87,7 +87,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
     if ti.static(stage == WARM_DIVERGENCE or stage == WARM_DENSITY):
         # Start from the last substep's total stiffness (rescaled to this substep's length).
         for env, i in ti.ndrange(n_env, n):
-            S.warm_stiffness(d, env, i, dt, warm_scale, ti.static(stage == WARM_DIVERGENCE))
+            S.warm_stiffness(d, env, i, warm_scale, ti.static(stage == WARM_DIVERGENCE))
         for env, i in ti.ndrange(n_env, n):
             S.apply_stiffness(d, env, i, dt)
     if ti.static(stage == DIVERGENCE or stage == DENSITY):

@@ -63,8 +63,8 @@ N_IMAGE_CODES = 27
 # The divergence solve leaves particles with fewer neighbours than this alone: near a free surface the
 # compression rate is not meaningful (Bender & Koschier 2017, as SPlisHSPlasH does).
 MIN_DIVERGENCE_NEIGHBOURS = 20
-# A solve's warm start holds where the density the current velocities lead to is at least this fraction of
-# rest density: the bulk of the liquid (a resting tank's spread is 1e-4), not a particle flying apart.
+# A solve's warm start holds where a particle's density is at least this fraction of rest density: the bulk
+# of the liquid (a resting tank's spread is 1e-4), not a particle flying apart.
 WARM_START_MIN_DENSITY = 0.99
 NO_PARTICLE = 2**30
 

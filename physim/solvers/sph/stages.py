@@ -323,19 +323,18 @@ def compression(d: ti.template(), env, i, dt, divergence: ti.template()):
 
 
 @ti.func
-def warm_stiffness(d: ti.template(), env, i, dt, scale, divergence: ti.template()):
-    """Start particle i's solve from ``scale`` times the last substep's total stiffness where it is still in
-    the bulk of the liquid (the current velocities keep it within ``L.WARM_START_MIN_DENSITY`` of rest
-    density), from zero elsewhere: the pressure of a particle that has since moved apart would throw apart
-    what no longer presses (without this, splashes flew at five times the speed of the fall and a sloshing
-    column blew up, measured). SPlisHSPlasH gates on compression itself; in a liquid at rest that drops half
-    the particles' hydrostatic pressure every substep, and a resting tank trembled at 24 mm/s (measured)."""
+def warm_stiffness(d: ti.template(), env, i, scale, divergence: ti.template()):
+    """Start particle i's solve from ``scale`` times the last substep's total stiffness where it is in the bulk
+    of the liquid (its density within ``L.WARM_START_MIN_DENSITY`` of rest), from zero elsewhere: the pressure
+    of a particle that has since moved apart would throw apart what no longer presses (without this, splashes
+    flew at five times the speed of the fall and a sloshing column blew up, measured). SPlisHSPlasH gates on
+    the predicted compression itself; in a liquid at rest that drops half the particles' hydrostatic pressure
+    every substep, and a resting tank trembled at 24 mm/s (measured)."""
     slot = L.DIVERGENCE_KAPPA if ti.static(divergence) else L.DENSITY_KAPPA
     warm = 0.0
-    if d.active[env, i] != 0:
-        predicted = compression(d, env, i, dt, False) + d.p_param[i, L.REST_DENSITY]
-        if predicted >= L.WARM_START_MIN_DENSITY * d.p_param[i, L.REST_DENSITY]:
-            warm = scale * d.p_work[env, i, slot]
+    if d.active[env, i] != 0 and \
+            d.p_work[env, i, L.DENSITY] >= L.WARM_START_MIN_DENSITY * d.p_param[i, L.REST_DENSITY]:
+        warm = scale * d.p_work[env, i, slot]
     d.p_work[env, i, slot] = warm
     d.p_work[env, i, L.STIFFNESS] = warm
 
