@@ -32,6 +32,18 @@ def test_prepared_launches_match_ordinary_calls():
         assert prepared(factor=factor, repeat=repeat) == expected
     np.testing.assert_array_equal(prepared_array.to_numpy(), ordinary.to_numpy())
     assert prepared._fast is not None  # the fast path is in use, not the fallback
+    assert prepared._fast[-1] is not None  # on the CPU, one launch context filled once serves every launch
+
+
+def test_a_reused_launch_context_sees_an_arrays_new_contents():
+    """The reused context holds the array's memory, not a copy: what the host writes between launches is
+    what the next launch reads."""
+    values = ti.ndarray(ti.f32, 4)
+    prepared = PreparedKernel(scale_and_sum, values=values, serial=True)
+    for start in (1.0, 10.0, -3.0):
+        values.from_numpy(np.full(4, start, np.float32))
+        assert prepared(factor=2.0, repeat=1) == 8.0 * start
+        np.testing.assert_array_equal(values.to_numpy(), np.full(4, 2.0 * start, np.float32))
 
 
 def test_rigid_steps_use_the_prepared_launch():
