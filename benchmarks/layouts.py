@@ -28,6 +28,25 @@ BOX, RHO, DT = 0.1, 1000.0, 0.01
 SPACING, LAYERS, Z0 = 0.15, 4, 0.1
 BOX_STEPS, BATCHED_STEPS = 500, 200
 TABLE_SIZE, TABLE_TOP = (1.0, 1.0, 0.1), 0.4  # table top box; z of its upper face
+# SPH rows (``particles.py`` and ``peers/genesis_sph.py``): particle size, m.
+SPH_SIZE = 0.01
+
+
+def sph_layout(kind: str, cells: int) -> dict:
+    """An SPH row's liquid box and domain, m, and its dt, s, and substeps; ``cells`` particles per edge.
+
+    ``dam_break``: a column cells x cells x 2 cells at one end of a tank four columns long, dt 4 ms, 4
+    substeps. ``block``: PEERS.md's SPH row (Genesis's SPH tutorial: a cube of 40 particles a side in a 1 m
+    box, dt 4 ms, 10 substeps), with the cube's floor 5 cm up instead of 45 cm, so that it lands at t = 0.1 s
+    and a peer taking seconds a step reaches the splash in minutes."""
+    a = cells * SPH_SIZE
+    if kind == "dam_break":
+        return dict(lower_bound=(0.0, 0.0, 0.0), upper_bound=(4 * a, a, 2.5 * a), box_lower=(0.0, 0.0, 0.0),
+                    box_upper=(a, a, 2 * a), dt=4e-3, substeps=4)
+    if kind == "block":
+        return dict(lower_bound=(-0.5, -0.5, 0.0), upper_bound=(0.5, 0.5, 1.0), box_lower=(-a / 2, -a / 2, 0.05),
+                    box_upper=(a / 2, a / 2, 0.05 + a), dt=4e-3, substeps=10)
+    raise ValueError(f"unknown SPH layout {kind!r}")
 DROP = 0.1
 REST_SPEED = 0.05  # m/s: a body slower than this is at rest
 DEFAULT_N = {"boxes": (64, 512, 4096), "batched": (1, 64, 1024)}

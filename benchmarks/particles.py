@@ -9,8 +9,10 @@ step compiled the kernels), build, pinning (tethers included) and first-step tim
 strain after the run. Where ``/tmp/gvenv`` holds Genesis, the same scene
 runs in Genesis (``benchmarks/peers/genesis_pbd.py``) in a subprocess, and the ratio is reported.
 
-SPH rows: ``sph_dam_break_50k`` and ``sph_dam_break_300k``: a DFSPH dam break (see ``sph_dam_break``);
-particle-steps/s and particle-substeps/s in steady state.
+SPH rows (``layouts.sph_layout``; Genesis's DFSPH on the same scene where its venv is there):
+``sph_dam_break_50k`` and ``sph_dam_break_300k``, DFSPH dam breaks; ``sph_block_64k``, PEERS.md's row (a 0.4 m
+cube of 64,000 particles, dt 4 ms, 10 substeps) landing on the floor. Particle-steps/s and particle-substeps/s
+from t = 0.1 s.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import layouts as lay  # noqa: E402
+
 os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")
 
-HERE = Path(__file__).resolve().parent
 GENESIS_PYTHON = Path("/tmp/gvenv/bin/python")
 CLOTH_N, CLOTH_SIZE, CLOTH_DT, CLOTH_SUBSTEPS, CLOTH_PARTICLE = 100, 1.0, 4e-3, 10, 0.01
 
@@ -112,22 +117,17 @@ def genesis_pbd_cloth(steps: int) -> dict:
     return json.loads(lines[-1])
 
 
-SPH_SIZE, SPH_DT, SPH_SUBSTEPS = 0.01, 4e-3, 4
-
-
-def sph_dam_break(cells: int, steps: int = 10, peers: bool = True) -> dict:
-    """SPH (DFSPH) dam break: a column of ``cells`` x ``cells`` x ``2 cells`` particles (particle_size 1 cm)
-    at one end of a tank four columns long; dt 4 ms, 4 substeps. Steady-state particle-steps/s and
-    particle-substeps/s over ``steps`` steps from t = 0.1 s (the column already collapsing), the mean solver
-    iterations of the last substep, build and first-step times."""
+def sph_row(kind: str, cells: int, steps: int, peers: bool = True) -> dict:
+    """An SPH (DFSPH) row of ``layouts.sph_layout``: steady-state particle-steps/s and particle-substeps/s over
+    ``steps`` steps from t = 0.1 s, the mean solver iterations per substep, build and first-step times."""
     import physim as ps
 
-    size = SPH_SIZE
-    a = cells * size
-    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=SPH_DT, substeps=SPH_SUBSTEPS),
-                     sph_options=ps.options.SPHOptions(lower_bound=(0.0, 0.0, 0.0), upper_bound=(4 * a, a, 2.5 * a),
-                                                       particle_size=size))
-    water = scene.add_entity(ps.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(a, a, 2 * a)),
+    layout = lay.sph_layout(kind, cells)
+    substeps = layout["substeps"]
+    scene = ps.Scene(sim_options=ps.options.SimOptions(dt=layout["dt"], substeps=substeps),
+                     sph_options=ps.options.SPHOptions(lower_bound=layout["lower_bound"],
+                                                       upper_bound=layout["upper_bound"], particle_size=lay.SPH_SIZE))
+    water = scene.add_entity(ps.morphs.Box(lower=layout["box_lower"], upper=layout["box_upper"]),
                              material=ps.materials.SPH.Liquid())
     start = time.perf_counter()
     scene.build()
@@ -136,7 +136,7 @@ def sph_dam_break(cells: int, steps: int = 10, peers: bool = True) -> dict:
     scene.step()
     water.get_particles_pos()
     first_step_s = time.perf_counter() - start
-    while scene.t < 0.1:
+    while scene.t < 0.1 - 1e-9:
         scene.step()
     solver = scene._particle_solvers["SPH"]
     iterations = []
@@ -147,26 +147,25 @@ def sph_dam_break(cells: int, steps: int = 10, peers: bool = True) -> dict:
     water.get_particles_pos()
     elapsed = time.perf_counter() - start
     n = water.n_particles
-    row = dict(n_particles=n, substeps_per_step=SPH_SUBSTEPS, steps=steps,
+    row = dict(n_particles=n, substeps_per_step=substeps, steps=steps,
                particle_steps_per_s=round(n * steps / elapsed),
-               particle_substeps_per_s=round(n * SPH_SUBSTEPS * steps / elapsed),
-               ms_per_substep=round(1e3 * elapsed / (SPH_SUBSTEPS * steps), 2),
+               particle_substeps_per_s=round(n * substeps * steps / elapsed),
+               ms_per_substep=round(1e3 * elapsed / (substeps * steps), 2),
                mean_iterations_divergence_density=[round(float(x), 1) for x in np.mean(iterations, axis=0)],
                build_s=round(build_s, 3), first_step_s=round(first_step_s, 3))
     if peers:
-        row["genesis"] = genesis_sph_dam_break(cells, steps)
+        row["genesis"] = genesis_sph(kind, cells, steps)
         if "particle_substeps_per_s" in row["genesis"]:
             row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / row["genesis"]["particle_substeps_per_s"],
                                             2)
     return row
 
 
-def genesis_sph_dam_break(cells: int, steps: int) -> dict:
-    """The same dam break in Genesis (its CPU backend, DFSPH), or why not."""
+def genesis_sph(kind: str, cells: int, steps: int) -> dict:
+    """The same SPH row in Genesis (its CPU backend, DFSPH), or why not."""
     if not GENESIS_PYTHON.exists():
         return {"skipped": f"no Genesis venv at {GENESIS_PYTHON.parent.parent} (see /work/shared/PEERS.md)"}
-    command = [str(GENESIS_PYTHON), str(HERE / "peers" / "genesis_sph.py"), str(cells), str(steps), str(SPH_SIZE),
-               str(SPH_DT), str(SPH_SUBSTEPS)]
+    command = [str(GENESIS_PYTHON), str(HERE / "peers" / "genesis_sph.py"), kind, str(cells), str(steps)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=HERE.parent)
     except subprocess.TimeoutExpired:
@@ -178,14 +177,19 @@ def genesis_sph_dam_break(cells: int, steps: int) -> dict:
 
 
 def sph_dam_break_50k(peers: bool = True) -> dict:
-    return sph_dam_break(29, peers=peers)  # 29 x 29 x 58 = 48,778 particles
+    return sph_row("dam_break", 29, steps=10, peers=peers)  # 29 x 29 x 58 = 48,778 particles
 
 
 def sph_dam_break_300k(peers: bool = True) -> dict:
-    return sph_dam_break(53, steps=4, peers=peers)  # 53 x 53 x 106 = 297,754 particles
+    return sph_row("dam_break", 53, steps=4, peers=peers)  # 53 x 53 x 106 = 297,754 particles
 
 
-ROWS = {"pbd_cloth": pbd_cloth, "sph_dam_break_50k": sph_dam_break_50k, "sph_dam_break_300k": sph_dam_break_300k}
+def sph_block_64k(peers: bool = True) -> dict:
+    return sph_row("block", 40, steps=5, peers=peers)  # 40^3 = 64,000 particles: PEERS.md's SPH row
+
+
+ROWS = {"pbd_cloth": pbd_cloth, "sph_dam_break_50k": sph_dam_break_50k, "sph_dam_break_300k": sph_dam_break_300k,
+        "sph_block_64k": sph_block_64k}
 
 
 def main() -> dict:

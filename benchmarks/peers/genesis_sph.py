@@ -1,10 +1,11 @@
-"""Genesis (CPU backend, f32) on physim's SPH dam-break rows (``benchmarks/particles.py``): the same column,
-tank, particle size, dt and substeps, Genesis's DFSPH (``pressure_solver="DFSPH"``), its defaults otherwise.
+"""Genesis (CPU backend, f32) on physim's SPH rows (``benchmarks/particles.py``): the same liquid box, domain,
+particle size, dt and substeps (``layouts.sph_layout``), Genesis's DFSPH (``pressure_solver="DFSPH"``), its
+defaults otherwise.
 
-    /tmp/gvenv/bin/python benchmarks/peers/genesis_sph.py CELLS STEPS PARTICLE_SIZE DT SUBSTEPS
+    /tmp/gvenv/bin/python benchmarks/peers/genesis_sph.py KIND CELLS STEPS
 
 Genesis samples its own particles (and counts 0.8 of each particle's volume), so its particle count differs
-a little from physim's; figures are per particle. Prints one JSON line.
+a little from physim's; figures are per particle. Steps are timed from t = 0.1 s. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -12,20 +13,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import genesis as gs
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import layouts as lay  # noqa: E402
+
 
 def main() -> None:
-    cells, steps = int(sys.argv[1]), int(sys.argv[2])
-    size, dt, substeps = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-    a = cells * size
+    kind, cells, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    layout = lay.sph_layout(kind, cells)
+    dt, substeps = layout["dt"], layout["substeps"]
     gs.init(backend=gs.cpu, precision="32", logging_level="warning")
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=dt, substeps=substeps),
-                     sph_options=gs.options.SPHOptions(lower_bound=(0.0, 0.0, 0.0), upper_bound=(4 * a, a, 2.5 * a),
-                                                       particle_size=size, pressure_solver="DFSPH"),
+                     sph_options=gs.options.SPHOptions(lower_bound=layout["lower_bound"],
+                                                       upper_bound=layout["upper_bound"], particle_size=lay.SPH_SIZE,
+                                                       pressure_solver="DFSPH"),
                      show_viewer=False)
-    water = scene.add_entity(gs.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(a, a, 2 * a)),
+    water = scene.add_entity(gs.morphs.Box(lower=layout["box_lower"], upper=layout["box_upper"]),
                              material=gs.materials.SPH.Liquid())
     start = time.perf_counter()
     scene.build()
