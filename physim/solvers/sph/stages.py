@@ -41,34 +41,41 @@ PI = 3.141592653589793
 
 # ---------------------------------------------------------------------- kernels
 @ti.func
-def kernel_w(d: ti.template(), r):
-    """Cubic spline (Monaghan 1992) of support radius h, scaled so the rest lattice sums to 1 / particle_size^3."""
+def kernel_w_and_slope(d: ti.template(), r):
+    """Cubic spline (Monaghan 1992) of support radius h at distance r, scaled so the rest lattice sums to
+    1 / particle_size^3, 1/m^3, and its slope dW/dr, 1/m^4."""
     h = d.params[L.SUPPORT]
     q = r / h
     k = d.params[L.KERNEL_SCALE] * 8.0 / (PI * h * h * h)
-    w = 0.0
+    w, slope = 0.0, 0.0
     if q <= 0.5:
         w = k * (6.0 * q * q * q - 6.0 * q * q + 1.0)
+        slope = 6.0 * k / h * q * (3.0 * q - 2.0)
     elif q <= 1.0:
         w = k * 2.0 * (1.0 - q) ** 3
+        slope = -6.0 * k / h * (1.0 - q) * (1.0 - q)
+    return w, slope
+
+
+@ti.func
+def kernel_w(d: ti.template(), r):
+    w, _ = kernel_w_and_slope(d, r)
     return w
 
 
 @ti.func
-def kernel_grad(d: ti.template(), rv):
-    """Gradient of kernel_w at offset rv (with respect to the first particle's position)."""
-    h = d.params[L.SUPPORT]
-    r = rv.norm()
-    q = r / h
+def kernel_w_and_grad(d: ti.template(), rv, r):
+    """The kernel at offset rv (of length r) and its gradient with respect to the first particle's position."""
+    w, slope = kernel_w_and_slope(d, r)
     grad = vec3(0.0)
-    if r > 1e-9 * h and q <= 1.0:
-        l = d.params[L.KERNEL_SCALE] * 48.0 / (PI * h * h * h)
-        dwdq = 0.0
-        if q <= 0.5:
-            dwdq = l * q * (3.0 * q - 2.0)
-        else:
-            dwdq = -l * (1.0 - q) * (1.0 - q)
-        grad = dwdq / (h * r) * rv
+    if r > 1e-9 * d.params[L.SUPPORT]:
+        grad = slope / r * rv
+    return w, grad
+
+
+@ti.func
+def kernel_grad(d: ti.template(), rv):
+    _, grad = kernel_w_and_grad(d, rv, rv.norm())
     return grad
 
 
@@ -143,6 +150,14 @@ def cell_coords(d: ti.template(), xp):
 
 
 @ti.func
+def liquid_cell(d: ti.template(), xp):
+    """The cell of a liquid particle at xp: inside the walls, so at least one cell in from the grid's edge (the
+    clamp guards against a NaN position only)."""
+    top = ti.Vector([d.int_params[L.GRID_X] - 2, d.int_params[L.GRID_Y] - 2, d.int_params[L.GRID_Z] - 2])
+    return ti.max(ti.min(cell_coords(d, xp), top), 1)
+
+
+@ti.func
 def cell_index(d: ti.template(), c):
     return (c[0] * d.int_params[L.GRID_Y] + c[1]) * d.int_params[L.GRID_Z] + c[2]
 
@@ -167,10 +182,7 @@ def bin_particle(d: ti.template(), env, p):
         counted = True
         xp = d.b_vec3[env, p - n, L.B_POS]
     if counted:
-        c = cell_coords(d, xp)
-        if p < n:  # liquid stays inside the walls: a guard against a NaN position only
-            c = ti.max(ti.min(c, ti.Vector([d.int_params[L.GRID_X] - 2, d.int_params[L.GRID_Y] - 2,
-                                            d.int_params[L.GRID_Z] - 2])), 1)
+        c = liquid_cell(d, xp) if p < n else cell_coords(d, xp)
         if in_grid(d, c):
             cell = cell_index(d, c)
             d.p_int[env, p, L.RANK] = ti.atomic_add(d.cells[env, cell, L.COUNT], 1)
@@ -223,33 +235,34 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
         density = mi * kernel_w(d, 0.0)
         grad_sum = vec3(0.0)
         grad_sq = 0.0
-        centre = cell_coords(d, xi)
-        for offset in ti.static(ti.grouped(ti.ndrange((-1, 2), (-1, 2), (-1, 2)))):
-            c = centre + offset
-            if in_grid(d, c):
-                cell = cell_index(d, c)
-                start = d.cells[env, cell, L.START]
-                for k in range(start, start + d.cells[env, cell, L.COUNT]):
-                    j = d.sorted_ids[env, k]
-                    if j != i:
-                        rv = xi - d.sorted_x[env, k]
-                        if rv.norm_sqr() < h * h:
-                            found += 1
-                        if rv.norm_sqr() < h * h and count < room:
-                            grad = kernel_grad(d, rv)
-                            d.neighbours[env, i, count] = j
-                            if j < n:
-                                mj = d.p_param[j, L.MASS]
-                                density += mj * kernel_w(d, rv.norm())
-                                grad_sum += mj * grad
-                                grad_sq += mi * mj * grad.norm_sqr()
-                                d.neighbour_grad[env, i, count] = mj * grad
-                            else:
-                                volume = d.b_volume[j - n]
-                                density += rest * volume * kernel_w(d, rv.norm())
-                                grad_sum += rest * volume * grad
-                                d.neighbour_grad[env, i, count] = rest * volume * grad
-                            count += 1
+        centre = liquid_cell(d, xi)
+        # The three cells of a z column are consecutive in cell order, so their particles are one run of the
+        # sorted arrays: nine runs cover the 27 cells around i (its cell is at least one cell inside the grid).
+        for column in range(9):
+            bottom = cell_index(d, centre + ti.Vector([column // 3 - 1, column % 3 - 1, -1]))
+            first = d.cells[env, bottom, L.START]
+            last = d.cells[env, bottom + 2, L.START] + d.cells[env, bottom + 2, L.COUNT]
+            for k in range(first, last):
+                j = d.sorted_ids[env, k]
+                rv = xi - d.sorted_x[env, k]
+                r2 = rv.norm_sqr()
+                if j != i and r2 < h * h:
+                    found += 1
+                    if count < room:
+                        w, grad = kernel_w_and_grad(d, rv, ti.sqrt(r2))
+                        d.neighbours[env, i, count] = j
+                        if j < n:
+                            mj = d.p_param[j, L.MASS]
+                            density += mj * w
+                            grad_sum += mj * grad
+                            grad_sq += mi * mj * grad.norm_sqr()
+                            d.neighbour_grad[env, i, count] = mj * grad
+                        else:
+                            weight = rest * d.b_volume[j - n]
+                            density += weight * w
+                            grad_sum += weight * grad
+                            d.neighbour_grad[env, i, count] = weight * grad
+                        count += 1
         sides = wall_sides(d, xi)
         if sides.max() > 0:
             direct = count
