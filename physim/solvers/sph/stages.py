@@ -132,12 +132,13 @@ def neighbour_motion(d: ti.template(), env, code):
     image of one across the domain walls (code >= n + nb)."""
     n = d.int_params[L.N_LIQUID]
     j = code
-    image = 0
-    if code >= n:
+    xj, vj = vec3(0.0), vec3(0.0)
+    if code < n:  # most neighbours: no reflection to work out (its integer divisions cost more than the rest)
+        xj, vj = d.x[env, j], d.v[env, j]
+    else:
         offset = code - n - d.int_params[L.N_BOUNDARY]
         j = offset // L.N_IMAGE_CODES
-        image = offset % L.N_IMAGE_CODES
-    xj, vj = reflect(d, d.x[env, j], d.v[env, j], image)
+        xj, vj = reflect(d, d.x[env, j], d.v[env, j], offset % L.N_IMAGE_CODES)
     return j, xj, vj
 
 
