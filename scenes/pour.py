@@ -39,9 +39,10 @@ def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tu
     return scene, jet, camera
 
 
-def in_cup(positions: np.ndarray) -> int:
+def in_cup(positions: np.ndarray, particle_size: float) -> int:
     """How many of the particles at ``positions`` (n, 3), m, are inside the cup (half a particle of slack)."""
-    inside = (np.abs(positions[:, :2]).max(axis=1) < CUP_INNER / 2 + 0.004) & (positions[:, 2] > CUP_WALL - 0.004)
+    slack = 0.5 * particle_size
+    inside = (np.abs(positions[:, :2]).max(axis=1) < CUP_INNER / 2 + slack) & (positions[:, 2] > CUP_WALL - slack)
     return int(inside.sum())
 
 
@@ -57,5 +58,6 @@ if __name__ == "__main__":
             camera.render()
     camera.stop_recording(save_to_filename=out / "pour.mp4", fps=125)
     poured = jet.get_n_active()
-    print(f"pour: {poured} particles poured ({poured * jet.particle_mass:.3f} kg), "
-          f"{in_cup(jet.get_particles_pos()[:poured])} in the cup; wrote {out}/pour.mp4")
+    landed = in_cup(jet.get_particles_pos()[:poured], scene.sph_options.particle_size)
+    print(f"pour: {poured} particles poured ({poured * jet.particle_mass:.3f} kg), {landed} in the cup; "
+          f"wrote {out}/pour.mp4")

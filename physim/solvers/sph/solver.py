@@ -67,6 +67,7 @@ class SPHSolver(ParticleStore):
         self._rigid = None
         self.last_iterations = (0, 0)  # (divergence, density) iterations of the last substep
         self.last_density_error = 0.0
+        self.neighbour_room = options.max_neighbours  # grows when a search finds more (``_search``)
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
@@ -104,7 +105,6 @@ class SPHSolver(ParticleStore):
             raise InvalidValueError(f"SPHOptions.particle_size: {n} liquid and {nb} boundary particles are more than "
                                     f"the neighbour lists can index ({2**31 // L.N_IMAGE_CODES} in all); enlarge "
                                     f"particle_size, got {self.options.particle_size!r}")
-        self.neighbour_room = getattr(self, "neighbour_room", self.options.max_neighbours)
         int_params = np.array([*self.grid_shape, n, nb, self.neighbour_room], np.int32)
         n_cells = int(np.prod(self.grid_shape))
         nb_alloc = max(nb, 1)

@@ -74,12 +74,6 @@ def kernel_w_and_grad(d: ti.template(), rv, r):
 
 
 @ti.func
-def kernel_grad(d: ti.template(), rv):
-    _, grad = kernel_w_and_grad(d, rv, rv.norm())
-    return grad
-
-
-@ti.func
 def wall_sides(d: ti.template(), xp):
     """Per axis, the domain wall within the support radius of xp that images reflect across: 0 none,
     1 the lower wall, 2 the upper one (the nearer, should a domain be narrower than two support radii)."""
@@ -284,16 +278,17 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                         if code > 0:
                             xm, _ = reflect(d, xj, vec3(0.0), code)
                             rv = xi - xm
-                            if rv.norm_sqr() < h * h:
+                            r2 = rv.norm_sqr()
+                            if r2 < h * h:
                                 found += 1
-                            if rv.norm_sqr() < h * h and count < room:
-                                grad = kernel_grad(d, rv)
-                                d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
-                                d.neighbour_grad[env, i, count] = mj * grad
-                                count += 1
-                                density += mj * kernel_w(d, rv.norm())
-                                grad_sum += mj * grad
-                                grad_sq += mi * mj * grad.norm_sqr()
+                                if count < room:
+                                    w, grad = kernel_w_and_grad(d, rv, ti.sqrt(r2))
+                                    d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
+                                    d.neighbour_grad[env, i, count] = mj * grad
+                                    count += 1
+                                    density += mj * w
+                                    grad_sum += mj * grad
+                                    grad_sq += mi * mj * grad.norm_sqr()
         d.p_work[env, i, L.DENSITY] = density
         denominator = grad_sum.norm_sqr() + grad_sq
         d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
