@@ -10,6 +10,7 @@ most neighbours any particle found (the host grows the lists when they ran out o
 import warnings
 
 import taichi as ti
+from taichi.lang import impl
 
 from physim.solvers.rigid import layout as RL  # noqa: N812 - the rigid solver's slot names, read only
 from physim.solvers.sph import layout as L  # noqa: N812
@@ -22,7 +23,8 @@ nd = L.nd
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
 warnings.filterwarnings("ignore", message=r".*non-taichi function \"L.SPHArrays\"")
 
-SEARCH, WARM_DIVERGENCE, DIVERGENCE, FORCES, WARM_DENSITY, DENSITY, ADVECT, HEALTH, MAX_SPEED = range(9)
+SEARCH, WARM_DIVERGENCE, DIVERGENCE, FORCES_AND_WARM_DENSITY, DENSITY, ADVECT, HEALTH, MAX_SPEED = range(8)
+N_STAGES = 8
 
 
 @ti.func
@@ -62,10 +64,18 @@ def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 
                   dt, warm_scale, stage)
 
 
+def _reduction_chunk() -> int:
+    """How many particles one thread tallies before adding into an env's sum: on the CPU a float atomic on one
+    address from every thread is a contended compare-and-swap loop (one per particle cost a solve iteration a
+    fifth of its time, measured), while a GPU's atomics are cheap and its threads need the parallelism."""
+    return 1 if impl.current_cfg().arch in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal) else 256
+
+
 @ti.func
 def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
     result = 0.0
     n_env, n = d.x.shape[0], d.x.shape[1]
+    chunk = ti.static(_reduction_chunk())
     if ti.static(stage == SEARCH):
         for env, c in ti.ndrange(n_env, d.cells.shape[1]):
             d.cells[env, c, L.COUNT] = 0
@@ -79,31 +89,44 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.scatter(d, env, p)
         for env, i in ti.ndrange(n_env, n):
-            found = S.gather_neighbours_and_density(d, env, i)
-            ti.atomic_max(d.stats[env, L.MOST_NEIGHBOURS], found * 1.0)
-            if d.active[env, i] != 0:
-                d.stats[env, L.N_ACTIVE] += 1.0
+            d.p_int[env, i, L.FOUND] = S.gather_neighbours_and_density(d, env, i)
+        ti.loop_config(block_dim=1)  # an iteration is a chunk of particles already
+        for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
+            most, active = 0, 0
+            for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
+                most = ti.max(most, d.p_int[env, i, L.FOUND])
+                active += d.active[env, i]
+            ti.atomic_max(d.stats[env, L.MOST_NEIGHBOURS], most * 1.0)
+            d.stats[env, L.N_ACTIVE] += active * 1.0
         result = _largest_over_envs(d, L.MOST_NEIGHBOURS)
-    if ti.static(stage == WARM_DIVERGENCE or stage == WARM_DENSITY):
+    if ti.static(stage == WARM_DIVERGENCE):
         # Start from the last substep's total stiffness (rescaled to this substep's length).
         for env, i in ti.ndrange(n_env, n):
-            S.warm_stiffness(d, env, i, warm_scale, ti.static(stage == WARM_DIVERGENCE))
-        for env, i in ti.ndrange(n_env, n):
-            S.apply_stiffness(d, env, i, dt)
+            S.warm_stiffness(d, env, i, warm_scale, True)
+        _apply_pressure(d, dt)
     if ti.static(stage == DIVERGENCE or stage == DENSITY):
         for env in range(n_env):
             d.stats[env, L.ERROR_SUM] = 0.0
         for env, i in ti.ndrange(n_env, n):
-            d.stats[env, L.ERROR_SUM] += S.solve_stiffness(d, env, i, dt, ti.static(stage == DIVERGENCE))
-        for env, i in ti.ndrange(n_env, n):
-            S.apply_stiffness(d, env, i, dt)
+            d.p_work[env, i, L.ERROR] = S.solve_stiffness(d, env, i, dt, ti.static(stage == DIVERGENCE))
+        ti.loop_config(block_dim=1)
+        for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
+            error = 0.0
+            for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
+                error += d.p_work[env, i, L.ERROR]
+            d.stats[env, L.ERROR_SUM] += error
+        _apply_pressure(d, dt)
         result = _mean_error_over_envs(d)
-    if ti.static(stage == FORCES):
+    if ti.static(stage == FORCES_AND_WARM_DENSITY):
+        # The non-pressure forces and the constant-density solve's warm start in one pass over the neighbour
+        # lists: the warm start's pressure reads stiffnesses only, not the velocities the forces change.
         for env, i in ti.ndrange(n_env, n):
-            S.non_pressure_velocity_change(d, env, i, dt)
+            S.warm_stiffness(d, env, i, warm_scale, False)
         for env, i in ti.ndrange(n_env, n):
             if d.active[env, i] != 0:
-                d.v[env, i] += d.p_vec3[env, i, L.DV]
+                d.p_vec3[env, i, L.DV] = (S.non_pressure_velocity_change(d, env, i, dt)
+                                          + S.pressure_velocity_change(d, env, i, dt))
+        _add_velocity_changes(d)
     if ti.static(stage == ADVECT):
         for env, i in ti.ndrange(n_env, n):
             S.advect(d, env, i, dt)
@@ -121,6 +144,23 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
                 ti.atomic_max(d.stats[env, L.MAX_SPEED], d.v[env, i].norm())
         result = _largest_over_envs(d, L.MAX_SPEED)
     return result
+
+
+@ti.func
+def _apply_pressure(d: ti.template(), dt):
+    """Every active particle's velocity changes by the pressure of the current stiffnesses (in place: the pass
+    reads stiffnesses, not velocities)."""
+    for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
+        if d.active[env, i] != 0:
+            d.v[env, i] += S.pressure_velocity_change(d, env, i, dt)
+
+
+@ti.func
+def _add_velocity_changes(d: ti.template()):
+    """v += the velocity change a pass left in p_vec3 (a pass of its own: that pass read the velocities)."""
+    for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
+        if d.active[env, i] != 0:
+            d.v[env, i] += d.p_vec3[env, i, L.DV]
 
 
 @ti.kernel

@@ -8,10 +8,10 @@ nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particl
     boundary model   b_local (nb,) vec3: position in its body's frame, m; b_body (nb,) i32; b_volume (nb,) m^3
     particle state   x, v (B, n) vec3: position m, velocity m/s; active (B, n) i32: 1 when the particle takes
                      part (an emitter's reserved particles wait inactive)
-    particle work    p_work (B, n, N_P_WORK): density, DFSPH factor, stiffnesses; p_vec3 (B, n, N_P_VEC3):
-                     velocity change of the non-pressure forces
+    particle work    p_work (B, n, N_P_WORK): density, DFSPH factor, stiffnesses, this iteration's error;
+                     p_vec3 (B, n, N_P_VEC3): velocity change of the non-pressure forces and warm start
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
-    search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count;
+    search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found;
                      cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
                      vec3: particles in cell order; neighbours (B, n, K) i32: liquid indices < n, boundary
                      ones n + b, wall images past them (N_IMAGE_CODES);
@@ -30,8 +30,8 @@ MASS, REST_DENSITY, KIN_VISCOSITY, COHESION = range(4)
 N_P_PARAMS = 4
 # p_work (B, n, ...): the stiffness (kappa / rho, 1/s or 1/s^2) of this iteration, and the sums over the
 # substep of each solve's stiffness, kept to warm-start the next substep (Bender & Koschier 2017, sec. 4)
-DENSITY, FACTOR, STIFFNESS, DENSITY_KAPPA, DIVERGENCE_KAPPA = range(5)
-N_P_WORK = 5
+DENSITY, FACTOR, STIFFNESS, DENSITY_KAPPA, DIVERGENCE_KAPPA, ERROR = range(6)
+N_P_WORK = 6
 # p_vec3 (B, n, ...)
 DV = 0
 N_P_VEC3 = 1
@@ -39,8 +39,8 @@ N_P_VEC3 = 1
 B_POS, B_VEL, B_ARM = range(3)
 N_B_VEC3 = 3
 # p_int (B, n + nb, ...)
-CELL, RANK, N_NEIGHBOURS = range(3)
-N_P_INT = 3
+CELL, RANK, N_NEIGHBOURS, FOUND = range(4)
+N_P_INT = 4
 OUTSIDE = -1  # the cell of a boundary particle too far from the domain to touch any liquid
 # cells (B, C, ...)
 COUNT, START = range(2)

@@ -148,7 +148,7 @@ class SPHSolver(ParticleStore):
                   **self._state, **self._work, "params": self._model["params"],
                   "int_params": self._model["int_params"]}
         self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
-                        for stage in range(9)}
+                        for stage in range(K.N_STAGES)}
 
     def _search(self, dt: float) -> None:
         """The neighbour search; where a particle found more neighbours than its list holds (a liquid pressed
@@ -239,8 +239,7 @@ class SPHSolver(ParticleStore):
                 divergence_iterations += 1
                 if stages[K.DIVERGENCE](dt=dt, warm_scale=1.0) <= opts.max_divergence_error:
                     break
-        stages[K.FORCES](dt=dt, warm_scale=1.0)
-        stages[K.WARM_DENSITY](dt=dt, warm_scale=DENSITY_WARM_START * (previous / dt) ** 2)
+        stages[K.FORCES_AND_WARM_DENSITY](dt=dt, warm_scale=DENSITY_WARM_START * (previous / dt) ** 2)
         density_iterations = 0
         while density_iterations < opts.max_iterations:
             density_iterations += 1

@@ -40,37 +40,49 @@ PI = 3.141592653589793
 
 
 # ---------------------------------------------------------------------- kernels
+@ti.dataclass
+class CubicSpline:
+    """Cubic spline (Monaghan 1992) of support radius ``support`` (m), scaled by ``norm`` (1/m^3) so the rest
+    lattice sums to 1 / particle_size^3. Built once per particle (``cubic_spline``), so its constants are not
+    read again from the parameter array after every store of a neighbour loop."""
+
+    support: float
+    inv_support: float
+    norm: float
+
+    @ti.func
+    def w_and_slope(self, r):
+        """The kernel at distance r, 1/m^3, and its slope dW/dr, 1/m^4."""
+        q = r * self.inv_support
+        w, slope = 0.0, 0.0
+        if q <= 0.5:
+            w = self.norm * (6.0 * q * q * q - 6.0 * q * q + 1.0)
+            slope = 6.0 * self.norm * self.inv_support * q * (3.0 * q - 2.0)
+        elif q <= 1.0:
+            w = self.norm * 2.0 * (1.0 - q) ** 3
+            slope = -6.0 * self.norm * self.inv_support * (1.0 - q) * (1.0 - q)
+        return w, slope
+
+    @ti.func
+    def w(self, r):
+        w, _ = self.w_and_slope(r)
+        return w
+
+    @ti.func
+    def w_and_grad(self, rv, r):
+        """The kernel at offset rv (of length r) and its gradient with respect to the first particle's
+        position, 1/m^4."""
+        w, slope = self.w_and_slope(r)
+        grad = vec3(0.0)
+        if r > 1e-9 * self.support:
+            grad = slope / r * rv
+        return w, grad
+
+
 @ti.func
-def kernel_w_and_slope(d: ti.template(), r):
-    """Cubic spline (Monaghan 1992) of support radius h at distance r, scaled so the rest lattice sums to
-    1 / particle_size^3, 1/m^3, and its slope dW/dr, 1/m^4."""
+def cubic_spline(d: ti.template()):
     h = d.params[L.SUPPORT]
-    q = r / h
-    k = d.params[L.KERNEL_SCALE] * 8.0 / (PI * h * h * h)
-    w, slope = 0.0, 0.0
-    if q <= 0.5:
-        w = k * (6.0 * q * q * q - 6.0 * q * q + 1.0)
-        slope = 6.0 * k / h * q * (3.0 * q - 2.0)
-    elif q <= 1.0:
-        w = k * 2.0 * (1.0 - q) ** 3
-        slope = -6.0 * k / h * (1.0 - q) * (1.0 - q)
-    return w, slope
-
-
-@ti.func
-def kernel_w(d: ti.template(), r):
-    w, _ = kernel_w_and_slope(d, r)
-    return w
-
-
-@ti.func
-def kernel_w_and_grad(d: ti.template(), rv, r):
-    """The kernel at offset rv (of length r) and its gradient with respect to the first particle's position."""
-    w, slope = kernel_w_and_slope(d, r)
-    grad = vec3(0.0)
-    if r > 1e-9 * d.params[L.SUPPORT]:
-        grad = slope / r * rv
-    return w, grad
+    return CubicSpline(support=h, inv_support=1.0 / h, norm=d.params[L.KERNEL_SCALE] * 8.0 / (PI * h * h * h))
 
 
 @ti.func
@@ -220,6 +232,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
     n = d.int_params[L.N_LIQUID]
     image_base = n + d.int_params[L.N_BOUNDARY]
     h = d.params[L.SUPPORT]
+    spline = cubic_spline(d)
     room = d.int_params[L.MAX_NEIGHBOURS]
     count = 0
     found = 0  # neighbours within reach, listed or not: the host grows the lists when this exceeds room
@@ -227,7 +240,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
         xi = d.x[env, i]
         mi = d.p_param[i, L.MASS]
         rest = d.p_param[i, L.REST_DENSITY]
-        density = mi * kernel_w(d, 0.0)
+        density = mi * spline.w(0.0)
         grad_sum = vec3(0.0)
         grad_sq = 0.0
         centre = liquid_cell(d, xi)
@@ -244,7 +257,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                 if j != i and r2 < h * h:
                     found += 1
                     if count < room:
-                        w, grad = kernel_w_and_grad(d, rv, ti.sqrt(r2))
+                        w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
                         d.neighbours[env, i, count] = j
                         if j < n:
                             mj = d.p_param[j, L.MASS]
@@ -282,7 +295,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                             if r2 < h * h:
                                 found += 1
                                 if count < room:
-                                    w, grad = kernel_w_and_grad(d, rv, ti.sqrt(r2))
+                                    w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
                                     d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
                                     d.neighbour_grad[env, i, count] = mj * grad
                                     count += 1
@@ -380,32 +393,32 @@ def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
 
 
 @ti.func
-def apply_stiffness(d: ti.template(), env, i, dt):
-    """Change particle i's velocity by the pressure of this iteration's stiffnesses; the boundary's share
-    of the momentum goes to its rigid body."""
+def pressure_velocity_change(d: ti.template(), env, i, dt):
+    """The velocity change of active particle i under this iteration's stiffnesses; the boundary's share of
+    the momentum goes to its rigid body. Reads stiffnesses only, so every particle's change can be taken in
+    one pass before any velocity moves."""
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
     ki = d.p_work[env, i, L.STIFFNESS]
-    if d.active[env, i] != 0:
-        mi = d.p_param[i, L.MASS]
-        dv = vec3(0.0)
-        for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
-            code = d.neighbours[env, i, k]
-            if code < n or code >= n + nb:
-                j = code if code < n else (code - n - nb) // L.N_IMAGE_CODES
-                kj = d.p_work[env, j, L.STIFFNESS]
-                dv -= dt * (ki + kj) * d.neighbour_grad[env, i, k]
-            elif ki != 0.0:
-                # A rigid boundary particle pushes with the particle's own stiffness only (k_b = 0, as
-                # SPlisHSPlasH's DFSPH with Akinci boundaries).
-                b = code - n
-                push = -dt * ki * d.neighbour_grad[env, i, k]
-                dv += push
-                body = d.b_body[b]
-                impulse = -mi * push
-                d.body_impulse[env, body, L.LINEAR] += impulse
-                d.body_impulse[env, body, L.ANGULAR] += d.b_vec3[env, b, L.B_ARM].cross(impulse)
-        d.v[env, i] += dv
+    mi = d.p_param[i, L.MASS]
+    dv = vec3(0.0)
+    for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[env, i, k]
+        if code < n or code >= n + nb:
+            j = code if code < n else (code - n - nb) // L.N_IMAGE_CODES
+            kj = d.p_work[env, j, L.STIFFNESS]
+            dv -= dt * (ki + kj) * d.neighbour_grad[env, i, k]
+        elif ki != 0.0:
+            # A rigid boundary particle pushes with the particle's own stiffness only (k_b = 0, as
+            # SPlisHSPlasH's DFSPH with Akinci boundaries).
+            b = code - n
+            push = -dt * ki * d.neighbour_grad[env, i, k]
+            dv += push
+            body = d.b_body[b]
+            impulse = -mi * push
+            d.body_impulse[env, body, L.LINEAR] += impulse
+            d.body_impulse[env, body, L.ANGULAR] += d.b_vec3[env, b, L.B_ARM].cross(impulse)
+    return dv
 
 
 # ---------------------------------------------------------------------- forces and motion
@@ -417,6 +430,7 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
     h = d.params[L.SUPPORT]
+    spline = cubic_spline(d)
     acc = vec3(d.params[L.GRAVITY_X], d.params[L.GRAVITY_Y], d.params[L.GRAVITY_Z])
     smoothing = vec3(0.0)
     if d.active[env, i] != 0:
@@ -433,14 +447,14 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
                 rho_j = d.p_work[env, j, L.DENSITY]
                 mj = d.p_param[j, L.MASS]
                 r2 = rv.norm_sqr()
-                smoothing += mj / rho_j * kernel_w(d, ti.sqrt(r2)) * (vj - vi)
+                smoothing += mj / rho_j * spline.w(ti.sqrt(r2)) * (vj - vi)
                 acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (r2 + 0.01 * h * h)
                         * d.neighbour_grad[env, i, k])
                 if cohesion > 0.0:
                     r = ti.sqrt(r2)
                     if r > 1e-9 * h:
                         acc -= (cohesion * mj * 2.0 * rest / (rho_i + rho_j) * akinci_cohesion(h, r) / r) * rv
-    d.p_vec3[env, i, L.DV] = dt * acc + d.params[L.XSPH] * smoothing
+    return dt * acc + d.params[L.XSPH] * smoothing
 
 
 @ti.func
