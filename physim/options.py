@@ -227,9 +227,11 @@ class SPHOptions:
         takes exactly ``SimOptions.substeps``.
     cfl: the Courant number used by ``auto_substeps``.
     support_ratio: kernel support radius over particle_size (2: about 30 neighbours per particle).
-    max_neighbours: room first kept per particle for its neighbour list (wall images included). When a
-        search finds a particle with more, the lists grow to fit (up to 512 entries, past which the
-        first-found are kept), so this only saves the regrowth's few milliseconds.
+    max_neighbours: room each particle's neighbour list (wall images included) has at the first search,
+        and so the lists' first size. Each later search gives a list the room its particle needed the last
+        time plus a few entries; where a particle finds more, the lists are laid out again (enlarged if
+        need be) and the search repeats (up to 512 neighbours, past which the first-found are kept), so
+        this only spares the first step a repeated search.
     velocity_smoothing: the XSPH coefficient (Monaghan 1989), 0 to 0.5: each substep a particle's velocity
         moves this fraction towards the kernel average of its neighbours'. It damps particle-scale noise
         that SPH's resolution cannot carry as flow (a lattice-sampled liquid under pressure rearranges its

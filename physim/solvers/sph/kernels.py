@@ -3,8 +3,9 @@ takes the same arrays and a stage launch costs one prepared call; plus the two r
 
 A stage holds its parallel loops one after another (Taichi runs a kernel's outermost loops in order, each
 in parallel), so the barriers a stage needs cost nothing extra. The solve stages return their iteration's
-error, the largest over envs of the mean relative error of the env's active particles; the search returns the
-most neighbours any particle found (the host grows the lists when they ran out of room).
+error, the largest over envs of the mean relative error of the env's active particles; the search returns how
+many particles of an env found more neighbours than their lists had room for (the host then lays the lists
+out again and searches once more).
 """
 
 import warnings
@@ -52,15 +53,15 @@ def _largest_over_envs(d: ti.template(), slot: ti.template()):
 def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
                  x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), p_work: nd(None, 3), p_vec3: nd(vec3, 3),
                  b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
-                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), neighbours: nd(ti.i32, 3),
-                 neighbour_grad: nd(vec3, 3),
+                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), list_start: nd(ti.i32, 2),
+                 neighbours: nd(ti.i32, 2), neighbour_grad: nd(vec3, 2),
                  body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),
                  int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
     # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
     # loops stay outermost once the function is inlined, so each runs in parallel.
     return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int, cells,
-                              sorted_ids, sorted_x, neighbours, neighbour_grad, body_impulse, stats, flag, params,
-                              int_params),
+                              sorted_ids, sorted_x, list_start, neighbours, neighbour_grad, body_impulse, stats, flag,
+                              params, int_params),
                   dt, warm_scale, stage)
 
 
@@ -81,7 +82,9 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             d.cells[env, c, L.COUNT] = 0
         for env in range(n_env):
             d.stats[env, L.N_ACTIVE] = 0.0
-            d.stats[env, L.MOST_NEIGHBOURS] = 0.0
+            d.stats[env, L.OVERFLOWING] = 0.0
+            d.stats[env, L.NEEDED_ENTRIES] = 0.0
+            S.lay_out_lists(d, env)
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.bin_particle(d, env, p)
         for env in range(n_env):
@@ -92,13 +95,16 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             d.p_int[env, i, L.FOUND] = S.gather_neighbours_and_density(d, env, i)
         ti.loop_config(block_dim=1)  # an iteration is a chunk of particles already
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
-            most, active = 0, 0
+            overflowing, needed, active = 0, 0, 0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
-                most = ti.max(most, d.p_int[env, i, L.FOUND])
+                found = d.p_int[env, i, L.FOUND]
+                overflowing += 1 if found > d.list_start[env, i + 1] - d.list_start[env, i] else 0
+                needed += S.list_room(found)
                 active += d.active[env, i]
-            ti.atomic_max(d.stats[env, L.MOST_NEIGHBOURS], most * 1.0)
+            d.stats[env, L.OVERFLOWING] += overflowing * 1.0
+            d.stats[env, L.NEEDED_ENTRIES] += needed * 1.0
             d.stats[env, L.N_ACTIVE] += active * 1.0
-        result = _largest_over_envs(d, L.MOST_NEIGHBOURS)
+        result = _largest_over_envs(d, L.OVERFLOWING)
     if ti.static(stage == WARM_DIVERGENCE):
         # Start from the last substep's total stiffness (rescaled to this substep's length).
         for env, i in ti.ndrange(n_env, n):

@@ -1,7 +1,7 @@
 """Slot names of the SPH solver's arrays (Taichi ndarrays, so one compiled kernel serves every scene).
 
 Shapes: B envs (outermost axis), n liquid particles, nb boundary particles (sampled on rigid bodies),
-nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particle.
+nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per env (all particles' lists).
 
     particle model   p_param (n, N_P_PARAMS): mass kg, rest density kg/m^3, kinematic viscosity m^2/s,
                      cohesion coefficient
@@ -13,9 +13,10 @@ nr rigid bodies, C neighbour-search cells, K the neighbour-list room per particl
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
     search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found;
                      cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
-                     vec3: particles in cell order; neighbours (B, n, K) i32: liquid indices < n, boundary
-                     ones n + b, wall images past them (N_IMAGE_CODES);
-                     neighbour_grad (B, n, K) vec3: the kernel gradient of each pair weighted by the
+                     vec3: particles in cell order; list_start (B, n + 1) i32: particle i's list is entries
+                     list_start[i] to list_start[i + 1] of the packed lists (its first N_NEIGHBOURS used);
+                     neighbours (B, E) i32: liquid indices < n, boundary ones n + b, wall images past them
+                     (N_IMAGE_CODES); neighbour_grad (B, E) vec3: the kernel gradient of each pair weighted by the
                      neighbour's mass (m_j, or rho0_i V_b for a boundary particle), kg/m^4, kept for the solves'
                      iterations (positions do not change within a substep)
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
@@ -47,16 +48,22 @@ COUNT, START = range(2)
 # body_impulse (B, nr, ...)
 LINEAR, ANGULAR = range(2)
 # stats (B, ...)
-ERROR_SUM, N_ACTIVE, MAX_SPEED, MOST_NEIGHBOURS = range(4)
-N_STATS = 4
+ERROR_SUM, N_ACTIVE, MAX_SPEED, OVERFLOWING, NEEDED_ENTRIES = range(5)
+N_STATS = 5
 # params (float)
 LOWER_X, LOWER_Y, LOWER_Z, UPPER_X, UPPER_Y, UPPER_Z = range(6)
 ORIGIN_X, ORIGIN_Y, ORIGIN_Z, CELL_SIZE, SUPPORT, KERNEL_SCALE = range(6, 12)
 GRAVITY_X, GRAVITY_Y, GRAVITY_Z, PARTICLE_SIZE, XSPH = range(12, 17)
 N_PARAMS = 17
 # int_params
-GRID_X, GRID_Y, GRID_Z, N_LIQUID, N_BOUNDARY, MAX_NEIGHBOURS = range(6)
-N_INT_PARAMS = 6
+GRID_X, GRID_Y, GRID_Z, N_LIQUID, N_BOUNDARY = range(5)
+N_INT_PARAMS = 5
+# Neighbour lists are packed one after another (the solves stream them; lists with room to spare cost them a
+# third more time, measured). A search lays out each particle's list with room for the neighbours it found
+# the last time plus this slack, at most MAX_LIST_ROOM entries; a particle that found more than its room
+# makes the host lay the lists out again from this search's counts and search once more.
+LIST_SLACK = 6
+MAX_LIST_ROOM = 512
 # Neighbour entries past the boundary particles are wall images: n + nb + j * N_IMAGE_CODES + code, code
 # a base-3 digit per axis (0 not reflected, 1 across the lower wall, 2 across the upper one).
 N_IMAGE_CODES = 27
@@ -80,7 +87,7 @@ class SPHArrays:
     """
 
     def __init__(self, p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int,
-                 cells, sorted_ids, sorted_x, neighbours, neighbour_grad, body_impulse, stats, flag, params,
+                 cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_grad, body_impulse, stats, flag, params,
                  int_params):
         self.p_param = p_param
         self.b_local = b_local
@@ -96,6 +103,7 @@ class SPHArrays:
         self.cells = cells
         self.sorted_ids = sorted_ids
         self.sorted_x = sorted_x
+        self.list_start = list_start
         self.neighbours = neighbours
         self.neighbour_grad = neighbour_grad
         self.body_impulse = body_impulse

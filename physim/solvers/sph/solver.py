@@ -49,10 +49,8 @@ MIN_DENSITY_ITERATIONS = 2
 # takes 6.3 iterations per substep on a dam break and 7 in a resting tank (0.5: 17 and 13), and holds that
 # tank at 2.6 mm/s RMS at 0.4 s against 0.9 mm/s with 0.5 (measured, tests/test_sph.py's tank).
 DENSITY_WARM_START = 0.8
-# Neighbour lists start at SPHOptions.max_neighbours entries and grow to the most any particle found plus this
-# margin, up to the largest room (512 entries take 8 kB per particle).
-NEIGHBOUR_ROOM_MARGIN = 16
-MAX_NEIGHBOUR_ROOM = 512
+# When the packed neighbour lists need more entries than they have, they grow to this many times the need.
+LIST_GROWTH = 1.25
 
 
 class SPHSolver(ParticleStore):
@@ -67,7 +65,8 @@ class SPHSolver(ParticleStore):
         self._rigid = None
         self.last_iterations = (0, 0)  # (divergence, density) iterations of the last substep
         self.last_density_error = 0.0
-        self.neighbour_room = options.max_neighbours  # grows when a search finds more (``_search``)
+        self.list_capacity = 0  # entries of each env's packed neighbour lists; grows when a search needs more
+        self.search_repeats = 0  # searches run again because a list lacked room (a diagnostic)
 
     # ------------------------------------------------------------------ build
     def build(self, bodies: list[ParticleBodySpec], n_envs: int) -> None:
@@ -105,7 +104,7 @@ class SPHSolver(ParticleStore):
             raise InvalidValueError(f"SPHOptions.particle_size: {n} liquid and {nb} boundary particles are more than "
                                     f"the neighbour lists can index ({2**31 // L.N_IMAGE_CODES} in all); enlarge "
                                     f"particle_size, got {self.options.particle_size!r}")
-        int_params = np.array([*self.grid_shape, n, nb, self.neighbour_room], np.int32)
+        int_params = np.array([*self.grid_shape, n, nb], np.int32)
         n_cells = int(np.prod(self.grid_shape))
         nb_alloc = max(nb, 1)
         self._model = dict(
@@ -129,6 +128,10 @@ class SPHSolver(ParticleStore):
             **self._neighbour_lists(),
             body_impulse=ti.ndarray(vec3, (batch, n_rigid, 2)), stats=ti.ndarray(scalar, (batch, L.N_STATS)),
             flag=ti.ndarray(ti.i32, (1,)))
+        p_int = np.zeros((batch, max(n, 1) + nb, L.N_P_INT), np.int32)
+        # The first search lays each list out with SPHOptions.max_neighbours entries.
+        p_int[:, :, L.FOUND] = max(self.options.max_neighbours - L.LIST_SLACK, 0)
+        write(self._work["p_int"], p_int)
         write(self._work["b_vec3"], 0.0)
         write(self._work["body_impulse"], 0.0)
         self._prepare_stages()
@@ -139,9 +142,13 @@ class SPHSolver(ParticleStore):
                 write(array, read(old_state[key]))
         self._place = self._apply = None
 
-    def _neighbour_lists(self) -> dict[str, ti.Ndarray]:
-        shape = (self.n_batch, max(self.n_particles, 1), self.neighbour_room)
-        return dict(neighbours=ti.ndarray(ti.i32, shape), neighbour_grad=ti.ndarray(vec3, shape))
+    def _neighbour_lists(self, capacity: int | None = None) -> dict[str, ti.Ndarray]:
+        """The packed lists, with ``capacity`` entries per env (at first max_neighbours per particle)."""
+        n, batch = max(self.n_particles, 1), self.n_batch
+        self.list_capacity = capacity or max(self.list_capacity, n * self.options.max_neighbours)
+        shape = (batch, self.list_capacity)
+        return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, shape),
+                    neighbour_grad=ti.ndarray(vec3, shape))
 
     def _prepare_stages(self) -> None:
         arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
@@ -151,18 +158,19 @@ class SPHSolver(ParticleStore):
                         for stage in range(K.N_STAGES)}
 
     def _search(self, dt: float) -> None:
-        """The neighbour search; where a particle found more neighbours than its list holds (a liquid pressed
-        well past rest density, or packed against a dense boundary), the lists grow to fit and the search
-        runs again, so no pair is silently dropped (up to ``MAX_NEIGHBOUR_ROOM``)."""
-        found = int(self._stages[K.SEARCH](dt=dt, warm_scale=1.0))
-        if found > self.neighbour_room and self.neighbour_room < MAX_NEIGHBOUR_ROOM:
-            self.neighbour_room = min(found + NEIGHBOUR_ROOM_MARGIN, MAX_NEIGHBOUR_ROOM)
-            int_params = read(self._model["int_params"])
-            int_params[L.MAX_NEIGHBOURS] = self.neighbour_room
-            write(self._model["int_params"], int_params)
-            self._work.update(self._neighbour_lists())
+        """The neighbour search. Each particle's list is laid out with room for what it found the last time;
+        where one found more (a liquid pressed past rest density, packed against a dense boundary, or a
+        particle an emitter just released), the lists are laid out again from this search's counts, enlarged
+        if they must be, and the search runs once more, so no pair is silently dropped (up to
+        ``layout.MAX_LIST_ROOM`` per particle)."""
+        if self._stages[K.SEARCH](dt=dt, warm_scale=1.0) == 0:
+            return
+        self.search_repeats += 1
+        needed = int(read(self._work["stats"])[:, L.NEEDED_ENTRIES].max())
+        if needed > self.list_capacity:
+            self._work.update(self._neighbour_lists(int(LIST_GROWTH * needed)))
             self._prepare_stages()
-            self._stages[K.SEARCH](dt=dt, warm_scale=1.0)
+        self._stages[K.SEARCH](dt=dt, warm_scale=1.0)
 
     def _p_param_host(self) -> np.ndarray:
         p_param = np.zeros((self.n_particles, L.N_P_PARAMS), self.float_type)

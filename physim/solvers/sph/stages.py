@@ -218,6 +218,25 @@ def scatter(d: ti.template(), env, p):
 
 
 @ti.func
+def list_room(found):
+    """Entries a particle's list is laid out with after it found ``found`` neighbours."""
+    return ti.min(found + L.LIST_SLACK, L.MAX_LIST_ROOM)
+
+
+@ti.func
+def lay_out_lists(d: ti.template(), env):
+    """Place the env's neighbour lists one after another, each with the room its particle's last search
+    needed (serial: one env per thread, like ``prefix_sum``). Lists past the arrays' end get no room: their
+    particles overflow and the host enlarges the arrays."""
+    capacity = d.neighbours.shape[1]
+    total = 0
+    for i in range(d.x.shape[1]):
+        d.list_start[env, i] = ti.min(total, capacity)
+        total += list_room(d.p_int[env, i, L.FOUND])
+    d.list_start[env, d.x.shape[1]] = ti.min(total, capacity)
+
+
+@ti.func
 def gather_neighbours_and_density(d: ti.template(), env, i):
     """Neighbour list, density and DFSPH factor of liquid particle i.
 
@@ -233,9 +252,10 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
     image_base = n + d.int_params[L.N_BOUNDARY]
     h = d.params[L.SUPPORT]
     spline = cubic_spline(d)
-    room = d.int_params[L.MAX_NEIGHBOURS]
+    start = d.list_start[env, i]
+    room = d.list_start[env, i + 1] - start
     count = 0
-    found = 0  # neighbours within reach, listed or not: the host grows the lists when this exceeds room
+    found = 0  # neighbours within reach, listed or not: the host lays the lists out again when this exceeds room
     if d.active[env, i] != 0:
         xi = d.x[env, i]
         mi = d.p_param[i, L.MASS]
@@ -258,18 +278,18 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                     found += 1
                     if count < room:
                         w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
-                        d.neighbours[env, i, count] = j
+                        d.neighbours[env, start + count] = j
                         if j < n:
                             mj = d.p_param[j, L.MASS]
                             density += mj * w
                             grad_sum += mj * grad
                             grad_sq += mi * mj * grad.norm_sqr()
-                            d.neighbour_grad[env, i, count] = mj * grad
+                            d.neighbour_grad[env, start + count] = mj * grad
                         else:
                             weight = rest * d.b_volume[j - n]
                             density += weight * w
                             grad_sum += weight * grad
-                            d.neighbour_grad[env, i, count] = weight * grad
+                            d.neighbour_grad[env, start + count] = weight * grad
                         count += 1
         sides = wall_sides(d, xi)
         if sides.max() > 0:
@@ -277,7 +297,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
             for k in range(direct + 1):
                 j = i
                 if k < direct:
-                    j = d.neighbours[env, i, k]
+                    j = d.neighbours[env, start + k]
                 if j < n:
                     xj = d.x[env, j]
                     mj = d.p_param[j, L.MASS]
@@ -296,8 +316,8 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                                 found += 1
                                 if count < room:
                                     w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
-                                    d.neighbours[env, i, count] = image_base + j * L.N_IMAGE_CODES + code
-                                    d.neighbour_grad[env, i, count] = mj * grad
+                                    d.neighbours[env, start + count] = image_base + j * L.N_IMAGE_CODES + code
+                                    d.neighbour_grad[env, start + count] = mj * grad
                                     count += 1
                                     density += mj * w
                                     grad_sum += mj * grad
@@ -318,14 +338,15 @@ def compression_rate(d: ti.template(), env, i):
     nb = d.int_params[L.N_BOUNDARY]
     vi = d.v[env, i]
     rate = 0.0
-    for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
-        code = d.neighbours[env, i, k]
+    start = d.list_start[env, i]
+    for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[env, k]
         vj = vec3(0.0)
         if code < n or code >= n + nb:
             vj = neighbour_velocity(d, env, code)
         else:
             vj = d.b_vec3[env, code - n, L.B_VEL]
-        rate += (vi - vj).dot(d.neighbour_grad[env, i, k])
+        rate += (vi - vj).dot(d.neighbour_grad[env, k])
     return rate
 
 
@@ -402,17 +423,18 @@ def pressure_velocity_change(d: ti.template(), env, i, dt):
     ki = d.p_work[env, i, L.STIFFNESS]
     mi = d.p_param[i, L.MASS]
     dv = vec3(0.0)
-    for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
-        code = d.neighbours[env, i, k]
+    start = d.list_start[env, i]
+    for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[env, k]
         if code < n or code >= n + nb:
             j = code if code < n else (code - n - nb) // L.N_IMAGE_CODES
             kj = d.p_work[env, j, L.STIFFNESS]
-            dv -= dt * (ki + kj) * d.neighbour_grad[env, i, k]
+            dv -= dt * (ki + kj) * d.neighbour_grad[env, k]
         elif ki != 0.0:
             # A rigid boundary particle pushes with the particle's own stiffness only (k_b = 0, as
             # SPlisHSPlasH's DFSPH with Akinci boundaries).
             b = code - n
-            push = -dt * ki * d.neighbour_grad[env, i, k]
+            push = -dt * ki * d.neighbour_grad[env, k]
             dv += push
             body = d.b_body[b]
             impulse = -mi * push
@@ -439,8 +461,9 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
         cohesion = d.p_param[i, L.COHESION]
         rest = d.p_param[i, L.REST_DENSITY]
         rho_i = d.p_work[env, i, L.DENSITY]
-        for k in range(d.p_int[env, i, L.N_NEIGHBOURS]):
-            code = d.neighbours[env, i, k]
+        start = d.list_start[env, i]
+        for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+            code = d.neighbours[env, k]
             if code < n or code >= n + nb:  # liquid and its wall images (a free-slip wall)
                 j, xj, vj = neighbour_motion(d, env, code)
                 rv = xi - xj
@@ -449,7 +472,7 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
                 r2 = rv.norm_sqr()
                 smoothing += mj / rho_j * spline.w(ti.sqrt(r2)) * (vj - vi)
                 acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (r2 + 0.01 * h * h)
-                        * d.neighbour_grad[env, i, k])
+                        * d.neighbour_grad[env, k])
                 if cohesion > 0.0:
                     r = ti.sqrt(r2)
                     if r > 1e-9 * h:
