@@ -54,14 +54,14 @@ def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 
                  x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), p_work: nd(None, 3), p_vec3: nd(vec3, 3),
                  b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
                  cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), list_start: nd(ti.i32, 2),
-                 neighbours: nd(ti.i32, 2), neighbour_grad: nd(vec3, 2),
+                 neighbours: nd(ti.i32, 2), neighbour_w: nd(None, 2), neighbour_grad: nd(vec3, 2),
                  body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),
                  int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
     # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
     # loops stay outermost once the function is inlined, so each runs in parallel.
     return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int, cells,
-                              sorted_ids, sorted_x, list_start, neighbours, neighbour_grad, body_impulse, stats, flag,
-                              params, int_params),
+                              sorted_ids, sorted_x, list_start, neighbours, neighbour_w, neighbour_grad, body_impulse,
+                              stats, flag, params, int_params),
                   dt, warm_scale, stage)
 
 

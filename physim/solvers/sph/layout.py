@@ -16,7 +16,8 @@ nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per en
                      vec3: particles in cell order; list_start (B, n + 1) i32: particle i's list is entries
                      list_start[i] to list_start[i + 1] of the packed lists (its first N_NEIGHBOURS used);
                      neighbours (B, E) i32: liquid indices < n, boundary ones n + b, wall images past them
-                     (N_IMAGE_CODES); neighbour_grad (B, E) vec3: the kernel gradient of each pair weighted by the
+                     (N_IMAGE_CODES); neighbour_w (B, E): the kernel of each pair, 1/m^3;
+                     neighbour_grad (B, E) vec3: the kernel gradient of each pair weighted by the
                      neighbour's mass (m_j, or rho0_i V_b for a boundary particle), kg/m^4, kept for the solves'
                      iterations (positions do not change within a substep)
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
@@ -87,8 +88,8 @@ class SPHArrays:
     """
 
     def __init__(self, p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int,
-                 cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_grad, body_impulse, stats, flag, params,
-                 int_params):
+                 cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w, neighbour_grad, body_impulse, stats,
+                 flag, params, int_params):
         self.p_param = p_param
         self.b_local = b_local
         self.b_body = b_body
@@ -105,6 +106,7 @@ class SPHArrays:
         self.sorted_x = sorted_x
         self.list_start = list_start
         self.neighbours = neighbours
+        self.neighbour_w = neighbour_w
         self.neighbour_grad = neighbour_grad
         self.body_impulse = body_impulse
         self.stats = stats

@@ -148,7 +148,7 @@ class SPHSolver(ParticleStore):
         self.list_capacity = capacity or max(self.list_capacity, n * self.options.max_neighbours)
         shape = (batch, self.list_capacity)
         return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, shape),
-                    neighbour_grad=ti.ndarray(vec3, shape))
+                    neighbour_w=ti.ndarray(scalar_type(self.float_type), shape), neighbour_grad=ti.ndarray(vec3, shape))
 
     def _prepare_stages(self) -> None:
         arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},

@@ -279,6 +279,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                     if count < room:
                         w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
                         d.neighbours[env, start + count] = j
+                        d.neighbour_w[env, start + count] = w
                         if j < n:
                             mj = d.p_param[j, L.MASS]
                             density += mj * w
@@ -318,6 +319,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                                     w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
                                     d.neighbours[env, start + count] = image_base + j * L.N_IMAGE_CODES + code
                                     d.neighbour_grad[env, start + count] = mj * grad
+                                    d.neighbour_w[env, start + count] = w
                                     count += 1
                                     density += mj * w
                                     grad_sum += mj * grad
@@ -452,7 +454,6 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
     h = d.params[L.SUPPORT]
-    spline = cubic_spline(d)
     acc = vec3(d.params[L.GRAVITY_X], d.params[L.GRAVITY_Y], d.params[L.GRAVITY_Z])
     smoothing = vec3(0.0)
     if d.active[env, i] != 0:
@@ -469,12 +470,13 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
                 rv = xi - xj
                 rho_j = d.p_work[env, j, L.DENSITY]
                 mj = d.p_param[j, L.MASS]
-                r2 = rv.norm_sqr()
-                smoothing += mj / rho_j * spline.w(ti.sqrt(r2)) * (vj - vi)
-                acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (r2 + 0.01 * h * h)
+                volume_j = mj / rho_j
+                smoothing += volume_j * d.neighbour_w[env, k] * (vj - vi)
+                # The list holds m_j gradW: this is 2 (dim + 2) nu V_j (v_ij . r_ij) / (r^2 + 0.01 h^2) gradW.
+                acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (rv.norm_sqr() + 0.01 * h * h)
                         * d.neighbour_grad[env, k])
                 if cohesion > 0.0:
-                    r = ti.sqrt(r2)
+                    r = rv.norm()
                     if r > 1e-9 * h:
                         acc -= (cohesion * mj * 2.0 * rest / (rho_i + rho_j) * akinci_cohesion(h, r) / r) * rv
     return dt * acc + d.params[L.XSPH] * smoothing
