@@ -93,7 +93,6 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             S.scatter(d, env, p)
         for env, i in ti.ndrange(n_env, n):
             d.p_int[env, i, L.FOUND] = S.gather_neighbours_and_density(d, env, i)
-        ti.loop_config(block_dim=1)  # an iteration is a chunk of particles already
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
             overflowing, needed, active = 0, 0, 0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
@@ -115,7 +114,6 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             d.stats[env, L.ERROR_SUM] = 0.0
         for env, i in ti.ndrange(n_env, n):
             d.p_work[env, i, L.ERROR] = S.solve_stiffness(d, env, i, dt, ti.static(stage == DIVERGENCE))
-        ti.loop_config(block_dim=1)
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
             error = 0.0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
