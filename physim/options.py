@@ -260,7 +260,10 @@ class SPHOptions:
         object.__setattr__(self, "particle_size", v.positive("SPHOptions", "particle_size", self.particle_size))
         object.__setattr__(self, "support_ratio", v.finite_scalar("SPHOptions", "support_ratio", self.support_ratio,
                                                                   low=1.5, high=4.0))
-        cells = [(hi - lo) / self.support_radius + 2 for lo, hi in zip(lower, upper)]
+        from physim.solvers.sph.layout import Z_CELLS_PER_SUPPORT  # the search grid's shape is the solver's
+
+        per_support = (1, 1, Z_CELLS_PER_SUPPORT)
+        cells = [(hi - lo) / self.support_radius * k + 2 * k for lo, hi, k in zip(lower, upper, per_support)]
         if cells[0] * cells[1] * cells[2] > 2**27:
             raise v.InvalidValueError(f"SPHOptions.particle_size: the domain would need {[int(c) for c in cells]} "
                                       f"neighbour-search cells per axis (more than 2**27 in all); enlarge "

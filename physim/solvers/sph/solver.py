@@ -78,8 +78,9 @@ class SPHSolver(ParticleStore):
         size, h = opts.particle_size, opts.support_radius
         self.kernel_scale = boundary.lattice_kernel_scale(size, h)
         lower, upper = np.array(opts.lower_bound), np.array(opts.upper_bound)
-        # One cell of the support radius all round: a liquid particle's 27 cells stay inside the grid.
-        grid = np.ceil((upper - lower) / h - 1e-9).astype(int) + 2
+        # A support radius of cells all round: the cells within reach of a liquid particle stay inside the grid.
+        cells_per_support = np.array([1, 1, L.Z_CELLS_PER_SUPPORT])
+        grid = np.ceil((upper - lower) / h * cells_per_support - 1e-9).astype(int) + 2 * cells_per_support
         self.grid_shape = tuple(int(g) for g in grid)
         params = np.zeros(L.N_PARAMS)
         params[L.LOWER_X:L.LOWER_Z + 1] = lower

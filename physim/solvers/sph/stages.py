@@ -151,17 +151,20 @@ def neighbour_motion(d: ti.template(), env, code):
 # ---------------------------------------------------------------------- neighbour search
 @ti.func
 def cell_coords(d: ti.template(), xp):
+    """The cell holding xp: a support radius across, ``L.Z_CELLS_PER_SUPPORT`` of them to a support radius
+    in height."""
     origin = vec3(d.params[L.ORIGIN_X], d.params[L.ORIGIN_Y], d.params[L.ORIGIN_Z])
-    c = ti.cast(ti.floor((xp - origin) / d.params[L.CELL_SIZE]), ti.i32)
-    return c
+    scale = vec3(1.0, 1.0, L.Z_CELLS_PER_SUPPORT) / d.params[L.CELL_SIZE]
+    return ti.cast(ti.floor((xp - origin) * scale), ti.i32)
 
 
 @ti.func
 def liquid_cell(d: ti.template(), xp):
-    """The cell of a liquid particle at xp: inside the walls, so at least one cell in from the grid's edge (the
-    clamp guards against a NaN position only)."""
-    top = ti.Vector([d.int_params[L.GRID_X] - 2, d.int_params[L.GRID_Y] - 2, d.int_params[L.GRID_Z] - 2])
-    return ti.max(ti.min(cell_coords(d, xp), top), 1)
+    """The cell of a liquid particle at xp: inside the walls, so at least a support radius of cells in from the
+    grid's edge (the clamp guards against a NaN position only)."""
+    margin = ti.Vector([1, 1, L.Z_CELLS_PER_SUPPORT])
+    grid = ti.Vector([d.int_params[L.GRID_X], d.int_params[L.GRID_Y], d.int_params[L.GRID_Z]])
+    return ti.max(ti.min(cell_coords(d, xp), grid - 1 - margin), margin)
 
 
 @ti.func
@@ -264,12 +267,16 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
         grad_sum = vec3(0.0)
         grad_sq = 0.0
         centre = liquid_cell(d, xi)
-        # The three cells of a z column are consecutive in cell order, so their particles are one run of the
-        # sorted arrays: nine runs cover the 27 cells around i (its cell is at least one cell inside the grid).
+        # The cells of a z column are consecutive in cell order, so the column's cells within a support
+        # radius of i in z are one run of the sorted arrays: nine runs cover the candidates (i's cell is at
+        # least a support radius inside the grid).
+        low = ti.max(centre[2] - L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi - vec3(0.0, 0.0, h))[2])
+        high = ti.min(centre[2] + L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi + vec3(0.0, 0.0, h))[2])
         for column in range(9):
-            bottom = cell_index(d, centre + ti.Vector([column // 3 - 1, column % 3 - 1, -1]))
+            bottom = cell_index(d, ti.Vector([centre[0] + column // 3 - 1, centre[1] + column % 3 - 1, low]))
+            top = bottom + high - low
             first = d.cells[env, bottom, L.START]
-            last = d.cells[env, bottom + 2, L.START] + d.cells[env, bottom + 2, L.COUNT]
+            last = d.cells[env, top, L.START] + d.cells[env, top, L.COUNT]
             for k in range(first, last):
                 j = d.sorted_ids[env, k]
                 rv = xi - d.sorted_x[env, k]
