@@ -65,7 +65,6 @@ class SPHSolver(ParticleStore):
         self._rigid = None
         self.last_iterations = (0, 0)  # (divergence, density) iterations of the last substep
         self.last_density_error = 0.0
-        self.list_capacity = 0  # entries of each env's packed neighbour lists; grows when a search needs more
         self.search_repeats = 0  # searches run again because a list lacked room (a diagnostic)
 
     # ------------------------------------------------------------------ build
@@ -143,11 +142,16 @@ class SPHSolver(ParticleStore):
                 write(array, read(old_state[key]))
         self._place = self._apply = None
 
+    @property
+    def list_capacity(self) -> int:
+        """Entries of each env's packed neighbour lists (they grow when a search needs more)."""
+        work = getattr(self, "_work", None)
+        return work["neighbours"].shape[1] if work else 0
+
     def _neighbour_lists(self, capacity: int | None = None) -> dict[str, ti.Ndarray]:
         """The packed lists, with ``capacity`` entries per env (at first max_neighbours per particle)."""
         n, batch = max(self.n_particles, 1), self.n_batch
-        self.list_capacity = capacity or max(self.list_capacity, n * self.options.max_neighbours)
-        shape = (batch, self.list_capacity)
+        shape = (batch, capacity or max(self.list_capacity, n * self.options.max_neighbours))
         return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, shape),
                     neighbour_w=ti.ndarray(scalar_type(self.float_type), shape), neighbour_grad=ti.ndarray(vec3, shape))
 
