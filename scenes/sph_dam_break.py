@@ -1,5 +1,6 @@
 """SPH dam break: a water column (Martin & Moyce's 1 x 2 proportions) collapses along a tank and climbs the
-far wall, filmed.
+far wall, filmed. The water is drawn as its surface, rebuilt from the particles each frame
+(``vis_mode="recon"``; ``vis_mode="particle"`` draws a sphere per particle).
 
     physim run scenes/sph_dam_break.py --out out
 
@@ -18,7 +19,7 @@ def build(particle_size: float = 0.01, res: tuple[int, int] = (640, 360)) -> tup
                                                        particle_size=particle_size, auto_substeps=True))
     water = scene.add_entity(ps.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(0.15, 0.15, 0.3)),
                              material=ps.materials.SPH.Liquid(rho=1000.0, viscosity=1e-3),
-                             surface=ps.surfaces.Default(color=(0.2, 0.45, 0.9)), name="water")
+                             surface=ps.surfaces.Default(color=(0.2, 0.45, 0.9), vis_mode="recon"), name="water")
     camera = scene.add_camera(res=res, pos=(0.3, -0.9, 0.45), lookat=(0.3, 0.075, 0.12), fov=40)
     scene.build()
     return scene, water, camera

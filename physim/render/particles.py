@@ -1,5 +1,6 @@
-"""Particle entities in the rasteriser: spheres at particle positions, or a surface (cloth) whose
-vertices are the particles.
+"""Particle entities in the rasteriser: spheres at particle positions, a surface (cloth) whose vertices
+are the particles, or a particle body's surface reconstructed each frame (``Surface(vis_mode="recon")``,
+see surface_reconstruction.py).
 
 Spheres are sphere impostors: one point per particle, which PhysimRenderer draws with its sprite
 programs (shaders/sprites/: a square sprite over the sphere's projection, ray-traced per pixel, exact
@@ -25,6 +26,7 @@ import numpy as np
 import trimesh
 
 from physim.render.meshes import DEFAULT_GREY
+from physim.render.surface_reconstruction import reconstruct_surface
 from physim.scene.render_view import ParticleItem
 
 SPHERE_IMPOSTORS = True
@@ -63,8 +65,14 @@ class ParticleDrawable:
     def __init__(self, pyrender: Any, item: ParticleItem) -> None:
         self.item = item
         self.n = item.n_particles
-        self.impostors = item.faces is None and SPHERE_IMPOSTORS
-        if self.impostors:
+        self.reconstruct = item.faces is None and item.reconstruct
+        self.impostors = item.faces is None and not self.reconstruct and SPHERE_IMPOSTORS
+        if self.reconstruct:
+            # A placeholder triangle, hidden: each update builds the surface anew (its size changes).
+            self._pyrender = pyrender
+            primitive = pyrender.Primitive(positions=np.eye(3, dtype=np.float32), normals=np.eye(3, dtype=np.float32),
+                                           indices=np.array([[0, 1, 2]]), material=_material(pyrender, item))
+        elif self.impostors:
             self._points = np.zeros((max(self.n, 1), 3), dtype=np.float32)
             primitive = pyrender.Primitive(positions=self._points, material=_material(pyrender, item),
                                            mode=pyrender.constants.GLTF.POINTS)
@@ -88,12 +96,17 @@ class ParticleDrawable:
                                            indices=indices, material=_material(pyrender, item))
         self.primitive = primitive
         self.mesh = pyrender.Mesh(primitives=[primitive], name=item.name)
+        if self.reconstruct:
+            self.mesh.is_visible = False
 
     def update(self, positions: np.ndarray) -> None:
         """Move to ``positions``, m: (n, 3) for a surface; up to (n, 3) for spheres (the first rows drawn)."""
         from OpenGL import GL
 
         primitive = self.primitive
+        if self.reconstruct:
+            self._update_surface(positions)
+            return
         if self.item.faces is None:
             positions = positions[outer_particles(positions, self.item.radius)]
         if self.impostors:
@@ -131,6 +144,21 @@ class ParticleDrawable:
             primitive.positions, primitive.normals = self._vertex_data[:, :3], self._vertex_data[:, 3:]
         else:
             primitive.poses = self._instances.transpose(0, 2, 1)
+
+    def _update_surface(self, positions: np.ndarray) -> None:
+        """Reconstruction: a new primitive for this frame's surface (the old one's GPU buffers are freed)."""
+        vertices, normals, faces = reconstruct_surface(positions, 2.0 * self.item.radius)
+        self.mesh.is_visible = len(faces) > 0
+        if len(faces) == 0:
+            return
+        old = self.primitive
+        self.primitive = self._pyrender.Primitive(positions=vertices, normals=normals, indices=faces,
+                                                  material=old.material)
+        if old._vaid is not None:  # already on the GPU (pyrender uploads a mesh's primitives once, when added)
+            old._remove_from_context()
+            self.primitive._add_to_context()
+        self.mesh.primitives = [self.primitive]
+        self.mesh._bounds = None
 
     def _update_points(self, positions: np.ndarray) -> None:
         """Impostors: upload the first ``len(positions)`` points and draw exactly those."""

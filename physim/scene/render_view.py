@@ -40,7 +40,8 @@ class ParticleItem:
 
     entity_index, name, surface: as for RenderItem. n_particles: how many. radius: the radius each particle
     is drawn with, m. faces: (F, 3) triangles over the particles for surface bodies (cloth), drawn as a mesh
-    that deforms with them; None draws each particle as a sphere.
+    that deforms with them; None draws each particle as a sphere, or with ``reconstruct`` the body's surface
+    rebuilt from its particles each frame (their lattice spacing taken as twice ``radius``).
     """
 
     entity_index: int
@@ -49,6 +50,7 @@ class ParticleItem:
     n_particles: int
     radius: float
     faces: np.ndarray | None = None
+    reconstruct: bool = False
 
 
 class RenderView:

@@ -99,10 +99,16 @@ class Scene:
         if kind is not None:
             sample = kind.sample(morph, material, getattr(self, kind.options_attr), name)
             entity = kind.entity_type(self, index, name, morph, material, surface, sample, kind)
+            if surface.vis_mode == "recon" and entity.faces is not None:
+                raise InvalidValueError(f"Scene.add_entity.surface: entity {name!r} is a surface (cloth) already; "
+                                        f"vis_mode='recon' rebuilds the surface of particle bodies")
             self.entities.append(entity)
             return entity
         if not isinstance(material, mat.Rigid):
             raise InvalidValueError(f"Scene.add_entity.material: no solver for {type(material).__name__} yet")
+        if surface.vis_mode is not None:
+            raise InvalidValueError(f"Scene.add_entity.surface: entity {name!r} is a rigid body, drawn as its mesh; "
+                                    f"vis_mode={surface.vis_mode!r} is for particle bodies")
         if isinstance(morph, (mor.URDF, mor.MJCF)):
             return self._add_robot(morph, material, surface, index, name)
         geoms, visual = rigid_geometry(morph)
@@ -214,7 +220,9 @@ class Scene:
 
         particle_entities = [e for e in self.entities if isinstance(e, ParticleEntity)]
         particle_items = [ParticleItem(entity_index=e.idx, name=e.name, surface=e.surface, n_particles=e.n_particles,
-                                       radius=e.sample.render_radius, faces=e.faces)
+                                       radius=e.sample.render_radius,
+                                       faces=None if e.surface.vis_mode == "particle" else e.faces,
+                                       reconstruct=e.surface.vis_mode == "recon")
                           for e in particle_entities if e.morph.visualization]
         drawn_particles = [e for e in particle_entities if e.morph.visualization]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from physim.scene.morphs import resolve_asset_path
 from physim.utils import validate as v
 
+VIS_MODES = (None, "particle", "recon")
+
 
 @dataclass(frozen=True)
 class Surface:
@@ -19,6 +21,9 @@ class Surface:
     color: base colour, RGB or RGBA in [0, 1], or None for the mesh file's own colours.
     opacity: 1 is opaque, 0 invisible. roughness: 0 mirror-like to 1 matte. metallic: 0 dielectric, 1 metal.
     texture: an image file mapped through the mesh's UV coordinates (meshes only), or None.
+    vis_mode: how a particle body (MPM, SPH, PBD particles) is drawn: "particle", a sphere per particle, or
+        "recon", the surface reconstructed from its particles each frame (``render/surface_reconstruction.py``).
+        None draws each entity its own way: rigid bodies and cloth as their meshes, particle bodies as spheres.
     """
 
     color: tuple[float, ...] | None = None
@@ -26,6 +31,7 @@ class Surface:
     roughness: float = 0.6
     metallic: float = 0.0
     texture: str | None = None
+    vis_mode: str | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -36,6 +42,8 @@ class Surface:
         object.__setattr__(self, "metallic", v.finite_scalar(owner, "metallic", self.metallic, low=0.0, high=1.0))
         if self.texture is not None:
             object.__setattr__(self, "texture", str(resolve_asset_path(owner, "texture", self.texture)))
+        if self.vis_mode not in VIS_MODES:
+            raise v.InvalidValueError(f"{owner}.vis_mode: must be one of {VIS_MODES}, got {self.vis_mode!r}")
 
     @property
     def rgba(self) -> tuple[float, float, float, float] | None:
