@@ -1,5 +1,6 @@
 """Particle rendering benchmark: frames/s of a camera drawing N particles, as sphere impostors (point
-sprites, physim's default) and as instanced icospheres (the former path), and prints one JSON line.
+sprites, physim's default), as instanced icospheres (the former path) and as the body's reconstructed
+surface (``vis_mode="recon"``: rebuilt every frame), and prints one JSON line.
 
     python benchmarks/render_particles.py [--counts 50000 500000] [--frames 3]
 
@@ -32,7 +33,8 @@ def particle_cloud(count: int, seed: int = 0) -> np.ndarray:
     return lattice + np.random.default_rng(seed).normal(0.0, 0.05 * SPACING, lattice.shape)
 
 
-def measure(count: int, impostors: bool, frames: int) -> dict:
+def measure(count: int, mode: str, frames: int) -> dict:
+    """One row: ``mode`` is "icospheres", "impostors" or "surface"."""
     import trimesh
 
     from physim.options import VisOptions
@@ -50,9 +52,9 @@ def measure(count: int, impostors: bool, frames: int) -> dict:
     pose = np.eye(4)
     pose[2, 3] = -0.01
     item = ParticleItem(entity_index=1, name="cube", surface=Surface(color=(0.9, 0.3, 0.1)), n_particles=len(cloud),
-                        radius=RADIUS)
+                        radius=RADIUS, reconstruct=mode == "surface")
     view = RenderView([floor], lambda env: pose[None], 2, [item], lambda env: positions)
-    saved, particles.SPHERE_IMPOSTORS = particles.SPHERE_IMPOSTORS, impostors
+    saved, particles.SPHERE_IMPOSTORS = particles.SPHERE_IMPOSTORS, mode == "impostors"
     try:
         camera = Camera(res=(640, 480), pos=(2.2 * side, -2.2 * side, 1.6 * side), lookat=(0.0, 0.0, 0.4 * side),
                         fov=40.0)
@@ -89,8 +91,8 @@ def main() -> None:
     result: dict = {"benchmark": "render_particles", "resolution": [640, 480], "passes": "rgb+depth+seg",
                     "gl": gl.shared_context().info["renderer"]}
     for count in args.counts:
-        for name, impostors in (("icospheres", False), ("impostors", True)):
-            result[f"{name}_{count}"] = measure(count, impostors, args.frames)
+        for mode in ("icospheres", "impostors", "surface"):
+            result[f"{mode}_{count}"] = measure(count, mode, args.frames)
         before, after = result[f"icospheres_{count}"]["fps"], result[f"impostors_{count}"]["fps"]
         result[f"speedup_{count}"] = round(after / before, 2)
     print(json.dumps(result))

@@ -20,15 +20,8 @@ def build(particle_size: float = 0.008, res: tuple[int, int] = (480, 480)) -> tu
                                                        particle_size=particle_size, auto_substeps=True))
     scene.add_entity(ps.morphs.Plane(), surface=ps.surfaces.Rough(color=(0.35, 0.35, 0.38)), name="ground")
     glass = ps.surfaces.Default(color=(0.85, 0.85, 0.9))
-    wall, inner, height = CUP_WALL, CUP_INNER, CUP_HEIGHT
-    half = inner / 2 + wall / 2
-    parts = [((inner + 2 * wall, inner + 2 * wall, wall), (0.0, 0.0, wall / 2)),
-             ((wall, inner + 2 * wall, height), (half, 0.0, height / 2)),
-             ((wall, inner + 2 * wall, height), (-half, 0.0, height / 2)),
-             ((inner, wall, height), (0.0, half, height / 2)),
-             ((inner, wall, height), (0.0, -half, height / 2))]
-    for index, (size, pos) in enumerate(parts):
-        scene.add_entity(ps.morphs.Box(size=size, pos=pos, fixed=True), surface=glass, name=f"cup_{index}")
+    for index, box in enumerate(ps.morphs.open_box((CUP_INNER, CUP_INNER), CUP_HEIGHT, CUP_WALL)):
+        scene.add_entity(box, surface=glass, name=f"cup_{index}")
     # 1.3 s at 0.8 m/s through a 1.6 cm radius: 0.84 l, about 70 % of the cup's 1.2 l.
     jet = scene.add_entity(ps.morphs.Nozzle(pos=(0.0, 0.0, 0.25), radius=0.016, direction=(0.0, 0.0, -1.0),
                                             speed=0.8, max_particles=40_000),

@@ -131,14 +131,8 @@ def test_water_in_a_cup_of_thin_fixed_boxes_stays_in_it_level_and_still():
     boxes' layers merged, each face's layer sat 2 mm too near the liquid and the water leapt 5 cm on the
     first step (measured)."""
     size, wall, inner, height = 0.01, 0.012, 0.1, 0.12
-    half = inner / 2 + wall / 2
-    parts = [((inner + 2 * wall, inner + 2 * wall, wall), (0.0, 0.0, wall / 2)),
-             ((wall, inner + 2 * wall, height), (half, 0.0, height / 2)),
-             ((wall, inner + 2 * wall, height), (-half, 0.0, height / 2)),
-             ((inner, wall, height), (0.0, half, height / 2)),
-             ((inner, wall, height), (0.0, -half, height / 2))]
     scene, (*_, water) = sph_scene(
-        *[(ps.morphs.Box(size=size3, pos=pos, fixed=True), None) for size3, pos in parts],
+        *[(box, None) for box in ps.morphs.open_box((inner, inner), height, wall)],
         (ps.morphs.Box(lower=(-inner / 2, -inner / 2, wall), upper=(inner / 2, inner / 2, wall + 0.06)),
          ps.materials.SPH.Liquid()),
         lower=(-0.1, -0.1, 0.0), upper=(0.1, 0.1, 0.2), particle_size=size)

@@ -81,8 +81,6 @@ def test_a_reconstructed_body_is_drawn_as_its_surface_and_follows_its_particles(
 
 
 def test_vis_mode_is_checked_where_it_cannot_apply():
-    with pytest.raises(PhysimError, match="vis_mode"):
-        Surface(vis_mode="surface")
     scene = ps.Scene()
     with pytest.raises(PhysimError, match="'crate'.*rigid body"):
         scene.add_entity(ps.morphs.Box(size=(0.1,) * 3), surface=Surface(vis_mode="recon"), name="crate")

@@ -116,6 +116,29 @@ class Box(Morph):
         object.__setattr__(self, "size", v.positive_vector(owner, "size", self.size, 3))
 
 
+def open_box(inner: tuple[float, float], height: float, wall: float, pos: tuple[float, float, float] = (0.0, 0.0, 0.0),
+             fixed: bool = True) -> list[Box]:
+    """A container open at the top, as five boxes: a floor ``wall`` thick and four walls ``height`` tall
+    around an ``inner`` (x, y) opening, m, standing on ``pos`` (the floor's underside centre). Add each box as
+    a rigid entity: a cup or tank for liquids and granular matter."""
+    owner = "morphs.open_box"
+    inner_x, inner_y = v.positive_vector(owner, "inner", inner, 2)
+    height = v.finite_scalar(owner, "height", height, low=0.0, low_open=True)
+    wall = v.finite_scalar(owner, "wall", wall, low=0.0, low_open=True)
+    if height <= wall:
+        raise InvalidValueError(f"{owner}.height: must exceed wall (the floor's thickness), got height={height!r}, "
+                                f"wall={wall!r}")
+    x, y, z = v.finite_vector(owner, "pos", pos, 3)
+    outer_x, outer_y = inner_x + 2 * wall, inner_y + 2 * wall
+    side_x, side_y = inner_x / 2 + wall / 2, inner_y / 2 + wall / 2
+    parts = [((outer_x, outer_y, wall), (0.0, 0.0, wall / 2)),
+             ((wall, outer_y, height), (side_x, 0.0, height / 2)),
+             ((wall, outer_y, height), (-side_x, 0.0, height / 2)),
+             ((inner_x, wall, height), (0.0, side_y, height / 2)),
+             ((inner_x, wall, height), (0.0, -side_y, height / 2))]
+    return [Box(size=size, pos=(x + dx, y + dy, z + dz), fixed=fixed) for size, (dx, dy, dz) in parts]
+
+
 @dataclass(frozen=True)
 class Sphere(Morph):
     """A sphere of ``radius``, m, centred on ``pos``."""
