@@ -231,12 +231,11 @@ def test_cloth_drapes_over_a_sphere_without_passing_through(tmp_path_factory):
             middle_distance.append(np.linalg.norm(x[middle] - centre))
     # Particles meet the sphere at their radius; a few per cent of it may be lost to one substep's motion.
     assert closest > radius + 0.5 * size * 0.9
-    # The middle lies on the top: over the last 0.2 s its distance from the centre averages within 0.3 of a
-    # particle of resting contact. (Single samples swing: the vertices touching the sphere move at 0.13 m/s on
-    # average while the cloth slides off, with one-substep spikes of several m/s where the draped cloth's
-    # tension and the sphere's push meet; measured 1.6 mm above on average, peaks of 8 mm. 40 substeps halve
-    # the contact speeds.)
-    assert np.mean(middle_distance) == pytest.approx(radius + 0.5 * size, abs=0.3 * size)
+    # The middle lies on the top: over the last 0.2 s every sample of its distance from the centre is within
+    # 0.3 of a particle of resting contact (measured 0.9 mm above on average, 2.0 mm at most). Contacts are
+    # inelastic: when a push-out also set the vertex moving off the sphere, it hopped and fell back every
+    # substep (1.8 mm above on average, peaks of 7 mm; touching vertices at 1.3 m/s at worst, now 0.7).
+    assert np.abs(np.array(middle_distance) - (radius + 0.5 * size)).max() < 0.3 * size
     assert x[:, 2].min() < centre[2]  # the edges hang down past the sphere's equator
     assert np.mean(np.abs(edge_strain(cloth, x))) < 0.01
 

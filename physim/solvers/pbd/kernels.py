@@ -307,6 +307,7 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                         position -= (1.0 - tether_length[env, i, slot] / distance) * reach
             mass = p_scalar[i, L.MASS]
             friction = body_scalar[p_int[i, L.BODY], L.FRICTION]
+            inelastic = vec3(0.0)  # the velocity change that keeps the contacts' push-outs from bouncing
             for k in range(int_params[L.N_COLLIDERS]):
                 geom = colliders[k]
                 near = True
@@ -323,6 +324,13 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                     arm = position - body_vec3[env, body, R.COM_WORLD]
                     surface_velocity = body_vec3[env, body, R.LIN_VEL] + body_vec3[env, body, R.ANG_VEL].cross(arm)
                     pushed = position + depth * normal
+                    # The push-out would leave the particle moving off the surface at depth / dt, and the next
+                    # substep's gravity brings it back: contact vertices chattered at up to metres per second.
+                    # The contact is inelastic instead: what approached stops, what already moved away keeps
+                    # that speed, and no more (the velocity pass of Mueller et al. 2020, restitution 0).
+                    approach = ((position - x_prev[env, i]) / dt - surface_velocity).dot(normal)
+                    stop = -(depth / dt + ti.min(approach, 0.0)) * normal
+                    inelastic += stop
                     relative = pushed - x_prev[env, i] - dt * surface_velocity
                     tangential = relative - relative.dot(normal) * normal
                     slide = tangential.norm()
@@ -331,14 +339,16 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                         tangential *= limit / slide
                     pushed -= tangential
                     if body_moves[body] != R.MOVES_STATIC:
-                        # The particle's momentum change, m (pushed - position) / dt, taken from the body.
-                        given = mass * (position - pushed) / dt
+                        # The particle's momentum change, m ((pushed - position) / dt + stop), taken from the body.
+                        given = mass * ((position - pushed) / dt - stop)
                         impulse[env, body, L.LINEAR] += given
                         impulse[env, body, L.ANGULAR] += arm.cross(given)
                     position = pushed
             position = ti.min(ti.max(position, lower), upper)
             x[env, i] = position
-        v[env, i] = (position - x_prev[env, i]) / dt
+            v[env, i] = (position - x_prev[env, i]) / dt + inelastic
+        else:
+            v[env, i] = (position - x_prev[env, i]) / dt
 
 
 @ti.kernel
