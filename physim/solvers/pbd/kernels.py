@@ -328,8 +328,8 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                     # substep's gravity brings it back: contact vertices chattered at up to metres per second.
                     # The contact is inelastic instead: what approached stops, what already moved away keeps
                     # that speed, and no more (the velocity pass of Mueller et al. 2020, restitution 0).
-                    approach = ((position - x_prev[env, i]) / dt - surface_velocity).dot(normal)
-                    stop = -(depth / dt + ti.min(approach, 0.0)) * normal
+                    speed_off = ((position - x_prev[env, i]) / dt - surface_velocity).dot(normal)  # before the push
+                    stop = -(depth / dt + ti.min(speed_off, 0.0)) * normal
                     inelastic += stop
                     relative = pushed - x_prev[env, i] - dt * surface_velocity
                     tangential = relative - relative.dot(normal) * normal
