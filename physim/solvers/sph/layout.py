@@ -78,6 +78,9 @@ MIN_DIVERGENCE_NEIGHBOURS = 20
 # A solve's warm start holds where a particle's density is at least this fraction of rest density: the bulk
 # of the liquid (a resting tank's spread is 1e-4), not a particle flying apart.
 WARM_START_MIN_DENSITY = 0.99
+# A domain wall stops a particle this many particle sizes short of it (see stages.advect): on the wall itself it
+# would lie on top of its own image.
+WALL_GAP = 0.25
 NO_PARTICLE = 2**30
 
 

@@ -515,7 +515,7 @@ def advect(d: ti.template(), env, i, dt):
         xi = d.x[env, i] + dt * vi
         for a in ti.static(range(3)):
             wall_lo, wall_hi = d.params[L.LOWER_X + a], d.params[L.UPPER_X + a]
-            margin = ti.min(0.25 * d.params[L.PARTICLE_SIZE], 0.5 * (wall_hi - wall_lo))
+            margin = ti.min(L.WALL_GAP * d.params[L.PARTICLE_SIZE], 0.5 * (wall_hi - wall_lo))
             lo, hi = wall_lo + margin, wall_hi - margin
             if xi[a] < lo:
                 xi[a] = lo
