@@ -309,8 +309,9 @@ def test_a_collapsing_column_throws_no_particle_faster_than_its_fall_allows():
 @pytest.mark.slow
 def test_a_dam_break_front_meets_the_far_wall_without_blowing_up():
     """The front of a collapsing column (0.15 m wide, 0.3 m high) runs along the floor at 2.6 m/s and hits the
-    far wall 0.6 m off, climbing it. The jet up the wall is the fastest liquid (measured 5.7 m/s, 2.4 times
-    the column's fall speed sqrt(2 g H)); no particle gets three times that speed. Particles
+    far wall 0.6 m off, climbing it. The jet up the wall is the fastest liquid (measured 5.7-8.0 m/s from run
+    to run, up to 3.3 times the column's fall speed sqrt(2 g H)); no particle gets five times that speed (the
+    blow-up threw them at 23 m/s, then NaN). Particles
     the floor stopped on its mirror plane lay on top of their own images, which push only along it: the
     front met the wall flattened, and blew up at step 66 (measured before the walls stopped particles a
     quarter of a particle size short)."""
@@ -323,7 +324,7 @@ def test_a_dam_break_front_meets_the_far_wall_without_blowing_up():
     while scene.t < 0.4:  # the front reaches the wall at 0.25 s
         scene.step()
         fastest = max(fastest, np.linalg.norm(water.get_particles_vel(), axis=1).max())
-    assert fastest < 3.0 * np.sqrt(2.0 * GRAVITY * height)
+    assert fastest < 5.0 * np.sqrt(2.0 * GRAVITY * height)
     assert water.get_particles_pos()[:, 2].max() > 0.2  # it climbed the wall
 
 
