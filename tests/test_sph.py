@@ -10,6 +10,8 @@ from physim.errors import InvalidValueError
 from physim.scene.robot_entity import RobotEntity
 from physim.solvers.rigid import GeomSpec, Shape
 from physim.solvers.rigid.articulation_model import ArticulationSpec, JointSpec, JointType, LinkGeom, LinkSpec
+from physim.solvers.sph.layout import N_NEIGHBOURS, SEARCH_BATCH
+from physim.utils.arrays import read
 
 SIZE = 0.02  # particle_size of the fast tests: coarse, so each scene is a few thousand particles at most
 
@@ -265,6 +267,27 @@ def test_neighbour_lists_grow_to_fit_and_drop_no_pair():
     (grown, repeats, x_grown), (roomy, _, x_roomy) = runs
     assert grown > 8 and repeats >= 1 and roomy == 64
     np.testing.assert_array_equal(x_grown, x_roomy)
+
+
+def test_the_search_finds_every_pair_in_reach_however_many():
+    """At 3.5 particle sizes of support a particle has about 180 neighbours, more than the search gathers in
+    one batch: each still lists exactly the particles within reach (a brute-force count), and the bulk sums
+    to rest density."""
+    from scipy.spatial import cKDTree
+
+    block = (ps.morphs.Box(lower=(-0.12, -0.12, 0.1), upper=(0.12, 0.12, 0.34)), ps.materials.SPH.Liquid())
+    scene, (water,) = sph_scene(block, substeps=1, support_ratio=3.5, lower=(-0.2, -0.2, 0.0), upper=(0.2, 0.2, 0.5))
+    start = water.get_particles_pos()
+    scene.step()  # its one substep searches at the starting positions
+    solver = scene._particle_solvers["SPH"]
+    listed = read(solver._work["p_int"])[0, : water.n_particles, N_NEIGHBOURS]
+    reach = 3.5 * SIZE
+    in_reach = np.array([len(near) - 1 for near in cKDTree(start).query_ball_point(start, reach)])
+    assert in_reach.max() > SEARCH_BATCH
+    np.testing.assert_array_equal(listed, in_reach)
+    bulk = np.all(np.abs(start - start.mean(axis=0)) < 0.12 - reach, axis=1)
+    assert bulk.any()
+    np.testing.assert_allclose(solver.densities()[0, bulk], 1000.0, rtol=1e-3)
 
 
 @pytest.mark.parametrize("make, field", [

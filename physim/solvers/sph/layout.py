@@ -69,6 +69,8 @@ MAX_LIST_ROOM = 512
 # particle's candidates are nine z columns of cells, each cut to the z range within a support radius of it
 # (a quarter fewer candidates than 27 whole cells, in runs as long; measured 10 % off the search).
 Z_CELLS_PER_SUPPORT = 4
+# The search gathers a particle's candidates within reach this many at a time before listing them.
+SEARCH_BATCH = 64
 # Neighbour entries past the boundary particles are wall images: n + nb + j * N_IMAGE_CODES + code, code
 # a base-3 digit per axis (0 not reflected, 1 across the lower wall, 2 across the upper one).
 N_IMAGE_CODES = 27

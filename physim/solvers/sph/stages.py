@@ -149,6 +149,61 @@ def neighbour_motion(d: ti.template(), env, code):
 
 
 # ---------------------------------------------------------------------- neighbour search
+@ti.dataclass
+class NeighbourSums:
+    """What a particle's search has tallied so far: entries listed, neighbours found (listed or not), and the
+    sums of its density (kg/m^3) and DFSPH factor (kg/m^4 and kg^2/m^8)."""
+
+    count: ti.i32
+    found: ti.i32
+    density: float
+    grad_sum: vec3
+    grad_sq: float
+
+
+@ti.func
+def list_neighbour(d: ti.template(), env, spline, start, room, mi, code, rv, weight, liquid, sums):
+    """Count a neighbour at offset rv (m) from particle i (of mass mi, kg) and, where its list has room, list
+    it as entry ``code`` with its kernel and gradient times ``weight`` (its mass, or rho0_i V_b for a boundary
+    particle, kg); returns ``sums`` with it added."""
+    sums.found += 1
+    if sums.count < room:
+        w, grad = spline.w_and_grad(rv, rv.norm())
+        entry = start + sums.count
+        d.neighbours[env, entry] = code
+        d.neighbour_w[env, entry] = w
+        d.neighbour_grad[env, entry] = weight * grad
+        sums.count += 1
+        sums.density += weight * w
+        sums.grad_sum += weight * grad
+        if liquid:  # a rigid boundary particle does not move with the pressure: no term of its own
+            sums.grad_sq += mi * weight * grad.norm_sqr()
+    return sums
+
+
+@ti.func
+def candidate_run(d: ti.template(), env, centre, low, high, column):
+    """The slots (first, last) of the sorted arrays holding cells ``low`` to ``high`` of the z column
+    ``column`` (0 to 8) of the nine around cell ``centre``."""
+    bottom = cell_index(d, ti.Vector([centre[0] + column // 3 - 1, centre[1] + column % 3 - 1, low]))
+    top = bottom + high - low
+    return d.cells[env, bottom, L.START], d.cells[env, top, L.START] + d.cells[env, top, L.COUNT]
+
+
+@ti.func
+def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batch, batched, sums):
+    """List the particles at the first ``batched`` sorted slots of ``batch`` (candidates within reach of
+    particle i at xi, i itself among them); returns ``sums`` with them added."""
+    n = d.int_params[L.N_LIQUID]
+    for b in range(batched):
+        k = batch[b]
+        j = d.sorted_ids[env, k]
+        if j != i:
+            weight = d.p_param[j, L.MASS] if j < n else rest * d.b_volume[ti.max(j - n, 0)]
+            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k], weight, j < n, sums)
+    return sums
+
+
 @ti.func
 def cell_coords(d: ti.template(), xp):
     """The cell holding xp: a support radius across, ``L.Z_CELLS_PER_SUPPORT`` of them to a support radius
@@ -257,51 +312,41 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
     spline = cubic_spline(d)
     start = d.list_start[env, i]
     room = d.list_start[env, i + 1] - start
-    count = 0
-    found = 0  # neighbours within reach, listed or not: the host lays the lists out again when this exceeds room
+    sums = NeighbourSums(count=0, found=0, density=0.0, grad_sum=vec3(0.0), grad_sq=0.0)
     if d.active[env, i] != 0:
         xi = d.x[env, i]
         mi = d.p_param[i, L.MASS]
         rest = d.p_param[i, L.REST_DENSITY]
-        density = mi * spline.w(0.0)
-        grad_sum = vec3(0.0)
-        grad_sq = 0.0
+        sums.density = mi * spline.w(0.0)
         centre = liquid_cell(d, xi)
         # The cells of a z column are consecutive in cell order, so the column's cells within a support
         # radius of i in z are one run of the sorted arrays: nine runs cover the candidates (i's cell is at
         # least a support radius inside the grid).
         low = ti.max(centre[2] - L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi - vec3(0.0, 0.0, h))[2])
         high = ti.min(centre[2] + L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi + vec3(0.0, 0.0, h))[2])
+        # Candidates in reach are gathered first with no branch on the distance (each one's slot is written,
+        # and kept by counting it): which are in reach is a coin toss to the branch predictor, whose misses
+        # cost more than the stores. A particle with more in reach than the batch holds (a liquid pressed far
+        # past rest density, or against a dense boundary) takes them one by one instead.
+        batch = ti.Vector([0] * L.SEARCH_BATCH, ti.i32)
+        batched = 0
         for column in range(9):
-            bottom = cell_index(d, ti.Vector([centre[0] + column // 3 - 1, centre[1] + column % 3 - 1, low]))
-            top = bottom + high - low
-            first = d.cells[env, bottom, L.START]
-            last = d.cells[env, top, L.START] + d.cells[env, top, L.COUNT]
+            first, last = candidate_run(d, env, centre, low, high, column)
             for k in range(first, last):
-                j = d.sorted_ids[env, k]
-                rv = xi - d.sorted_x[env, k]
-                r2 = rv.norm_sqr()
-                if j != i and r2 < h * h:
-                    found += 1
-                    if count < room:
-                        w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
-                        d.neighbours[env, start + count] = j
-                        d.neighbour_w[env, start + count] = w
-                        if j < n:
-                            mj = d.p_param[j, L.MASS]
-                            density += mj * w
-                            grad_sum += mj * grad
-                            grad_sq += mi * mj * grad.norm_sqr()
-                            d.neighbour_grad[env, start + count] = mj * grad
-                        else:
-                            weight = rest * d.b_volume[j - n]
-                            density += weight * w
-                            grad_sum += weight * grad
-                            d.neighbour_grad[env, start + count] = weight * grad
-                        count += 1
+                batch[batched & (L.SEARCH_BATCH - 1)] = k
+                batched += ti.cast((xi - d.sorted_x[env, k]).norm_sqr() < h * h, ti.i32)
+        if batched <= L.SEARCH_BATCH:
+            sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, sums)
+        else:
+            for column in range(9):
+                first, last = candidate_run(d, env, centre, low, high, column)
+                for k in range(first, last):
+                    if (xi - d.sorted_x[env, k]).norm_sqr() < h * h:
+                        batch[0] = k
+                        sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, 1, sums)
         sides = wall_sides(d, xi)
         if sides.max() > 0:
-            direct = count
+            direct = sums.count
             for k in range(direct + 1):
                 j = i
                 if k < direct:
@@ -319,23 +364,14 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
                         if code > 0:
                             xm, _ = reflect(d, xj, vec3(0.0), code)
                             rv = xi - xm
-                            r2 = rv.norm_sqr()
-                            if r2 < h * h:
-                                found += 1
-                                if count < room:
-                                    w, grad = spline.w_and_grad(rv, ti.sqrt(r2))
-                                    d.neighbours[env, start + count] = image_base + j * L.N_IMAGE_CODES + code
-                                    d.neighbour_grad[env, start + count] = mj * grad
-                                    d.neighbour_w[env, start + count] = w
-                                    count += 1
-                                    density += mj * w
-                                    grad_sum += mj * grad
-                                    grad_sq += mi * mj * grad.norm_sqr()
-        d.p_work[env, i, L.DENSITY] = density
-        denominator = grad_sum.norm_sqr() + grad_sq
+                            if rv.norm_sqr() < h * h:
+                                sums = list_neighbour(d, env, spline, start, room, mi,
+                                                      image_base + j * L.N_IMAGE_CODES + code, rv, mj, True, sums)
+        d.p_work[env, i, L.DENSITY] = sums.density
+        denominator = sums.grad_sum.norm_sqr() + sums.grad_sq
         d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
-    d.p_int[env, i, L.N_NEIGHBOURS] = count
-    return found
+    d.p_int[env, i, L.N_NEIGHBOURS] = sums.count
+    return sums.found
 
 
 # ---------------------------------------------------------------------- pressure solves
