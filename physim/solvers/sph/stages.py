@@ -335,7 +335,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
             for k in range(first, last):
                 batch[batched & (L.SEARCH_BATCH - 1)] = k
                 batched += ti.cast((xi - d.sorted_x[env, k]).norm_sqr() < h * h, ti.i32)
-        if batched <= L.SEARCH_BATCH:
+        if batched < L.SEARCH_BATCH:  # a full batch may have had its first slot written over since
             sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, sums)
         else:
             for column in range(9):
