@@ -100,13 +100,17 @@ def test_liquid_at_rest_settles_still_after_its_lattice_rearranges():
     assert abs(start[:, 2].mean() - x[:, 2].mean()) < 0.1 * SIZE
 
 
-def test_a_light_body_floats_and_a_heavy_one_sinks():
-    scene, (_, water, light, heavy) = sph_scene(
+def tank_with_a_box(size, pos, rho):
+    """The 0.3 m square tank filled 0.16 m deep, a box of density rho (kg/m^3) dropped in from above."""
+    return sph_scene(
         (ps.morphs.Plane(), None),  # the rigid bodies' floor (the liquid's is the domain's)
         (ps.morphs.Box(lower=(-0.15, -0.15, 0.0), upper=(0.15, 0.15, 0.16)), ps.materials.SPH.Liquid()),
-        (ps.morphs.Box(size=(0.1, 0.1, 0.06), pos=(-0.06, 0.0, 0.22)), ps.materials.Rigid(rho=500)),
-        (ps.morphs.Box(size=(0.06, 0.06, 0.06), pos=(0.08, 0.0, 0.22)), ps.materials.Rigid(rho=3000)),
+        (ps.morphs.Box(size=size, pos=pos), ps.materials.Rigid(rho=rho)),
         lower=(-0.15, -0.15, 0.0), upper=(0.15, 0.15, 0.4))
+
+
+def test_a_light_body_floats_at_its_archimedes_draft():
+    scene, (_, water, light) = tank_with_a_box((0.1, 0.1, 0.06), (-0.06, 0.0, 0.22), rho=500)
     heights = []
     for step in range(300):  # 1.5 s
         scene.step()
@@ -116,12 +120,22 @@ def test_a_light_body_floats_and_a_heavy_one_sinks():
     # the displaced volume lifts from 0.16 m by about 4 mm. The liquid meets the box where its own volume
     # ends (half a particle off its particles' centres), so the box takes that draft; the free surface is
     # only defined to within a particle layer, and a quarter of a particle (5 mm) bounds what the body's
-    # bobbing (2.4 Hz, still decaying) and the surface layer leave (measured: 1.9 mm low). Akinci et al.'s
-    # boundary layer as first built held the liquid 1.1 particles off and the box rode 26 mm high.
+    # bobbing (2.4 Hz, still decaying) and the surface layer leave (measured: 2.9 to 3.3 mm low over 16
+    # runs). Akinci et al.'s boundary layer as first built held the liquid 1.1 particles off and the box rode
+    # 26 mm high.
     surface = 0.16 + 0.1 * 0.1 * 0.03 / (0.3 * 0.3)
     assert np.mean(heights) == pytest.approx(surface, abs=0.25 * SIZE)
-    # The heavy box (three times water's density) goes down and ends on the floor, held off it by the
-    # liquid's boundary layer no more than about a particle (and not below it: the floor holds it).
+    assert np.all(np.isfinite(water.get_particles_pos()))
+
+
+def test_a_heavy_body_sinks_to_the_floor():
+    """A box three times water's density goes down and ends on the floor, held off it by the liquid's boundary
+    layer no more than about a particle (and not below it: the floor holds it). It has its own tank: where it
+    strikes the floor through the last particle layer at 1.1 m/s, the trapped particles leave at up to 8 times
+    that (see the solver's known limits), and once in about sixteen runs that kick threw a floating box
+    sharing the tank out of it (measured)."""
+    scene, (_, water, heavy) = tank_with_a_box((0.06, 0.06, 0.06), (0.08, 0.0, 0.22), rho=3000)
+    steps(scene, 240)  # 1.2 s
     assert 0.03 - 0.1 * SIZE < heavy.get_pos()[2] < 0.03 + 1.5 * SIZE
     assert np.all(np.isfinite(water.get_particles_pos()))
 
