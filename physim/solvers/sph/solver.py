@@ -22,9 +22,12 @@ particles (about 7 per substep for a resting column 8 deep at the default tolera
 trembles at a few mm/s, where its warm-started pressure was a little too high. The liquid sees a rigid body
 where the rigid solver's step left it and as immovable within a substep: a heavy box striking the floor at
 2 m/s through a layer two particles deep throws the trapped particles at 16 m/s (8 times its speed; 13 m/s
-with one substep a step, 7 m/s with a step a quarter as long). Placing the body along its path over the substeps
-alone made it worse (the layer then held the box and burst at 60 m/s); strong coupling, the body's motion in
-the pressure solve (Gissler et al. 2019), is what would mend it.
+with one substep a step, 7 m/s with a step a quarter as long). Tried, each worse or no cure (measured):
+placing the body along its path over the substeps (the layer then held the box and burst at 60 m/s); moving
+the boundary with the body's velocity as the solve's impulses change it (21-38 m/s); taking back the
+compression a substep starts with at a bounded speed (6.6 m/s at two substeps a step, 22 at one: the burst
+is the box's speed into the closing gap, not the compression). Strong coupling, the rigid bodies stepped
+with the liquid's substeps and solved with its pressure (Gissler et al. 2019), is what is left.
 """
 
 import math
