@@ -503,8 +503,6 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
         xi, vi = d.x[env, i], d.v[env, i]
         nu = d.p_param[i, L.KIN_VISCOSITY]
         cohesion = d.p_param[i, L.COHESION]
-        rest = d.p_param[i, L.REST_DENSITY]
-        rho_i = d.p_work[env, i, L.DENSITY]
         start = d.list_start[env, i]
         for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
             code = d.neighbours[env, k]
@@ -518,11 +516,33 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
                 # The list holds m_j gradW: this is 2 (dim + 2) nu V_j (v_ij . r_ij) / (r^2 + 0.01 h^2) gradW.
                 acc += (10.0 * nu / rho_j * (vi - vj).dot(rv) / (rv.norm_sqr() + 0.01 * h * h)
                         * d.neighbour_grad[env, k])
-                if cohesion > 0.0:
-                    r = rv.norm()
-                    if r > 1e-9 * h:
-                        acc -= (cohesion * mj * 2.0 * rest / (rho_i + rho_j) * akinci_cohesion(h, r) / r) * rv
+        if cohesion > 0.0:  # a loop of its own: inside this one it cost a liquid without cohesion 5 % (measured)
+            acc += cohesion_acceleration(d, env, i, cohesion)
     return dt * acc + d.params[L.XSPH] * smoothing
+
+
+@ti.func
+def cohesion_acceleration(d: ti.template(), env, i, cohesion):
+    """The cohesion of Akinci et al. 2013 on active particle i from its liquid neighbours and their images,
+    m/s^2, for its liquid's coefficient gamma (``SPH.Liquid.surface_tension``, m^3 / (kg s^2))."""
+    n = d.int_params[L.N_LIQUID]
+    nb = d.int_params[L.N_BOUNDARY]
+    h = d.params[L.SUPPORT]
+    xi = d.x[env, i]
+    rest = d.p_param[i, L.REST_DENSITY]
+    rho_i = d.p_work[env, i, L.DENSITY]
+    acc = vec3(0.0)
+    start = d.list_start[env, i]
+    for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[env, k]
+        if code < n or code >= n + nb:
+            j, xj, _ = neighbour_motion(d, env, code)
+            rv = xi - xj
+            r = rv.norm()
+            if r > 1e-9 * h:
+                acc -= (cohesion * d.p_param[j, L.MASS] * 2.0 * rest / (rho_i + d.p_work[env, j, L.DENSITY])
+                        * akinci_cohesion(h, r) / r) * rv
+    return acc
 
 
 @ti.func
