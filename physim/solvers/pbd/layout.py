@@ -17,8 +17,10 @@ Shapes: B envs (the env axis is outermost), n particles, m distance constraints,
                       to (-1: none); tether_length (B, n, TETHER_SLOTS): the farthest it may be from each, m
                       (its rest geodesic distance). Derived from the pins whenever they change
     work              x_prev (B, n) vec3: position at the start of the substep; lam (B, m): XPBD multipliers;
-                      delta (B, n) vec3: averaged contact corrections; hash_count, hash_start (B, T + 1),
-                      hash_sorted (B, n) i32: the particles bucketed by grid cell (counting sort)
+                      delta (B, n) vec3: contact corrections; contact_count (B, n) i32: each particle's
+                      contacts this substep, contacts (B, n, CONTACT_SLOTS) i32: the first of them;
+                      hash_count, hash_start (B, T + 1), hash_sorted (B, n) i32: the particles bucketed by grid
+                      cell (counting sort)
     coupling          impulse (B, n_rigid_bodies, 2) vec3: linear impulse N s and its moment about the centre
                       of mass N m s that particle contacts gave each rigid body this step
 """
@@ -44,6 +46,8 @@ TARGET, PREVIOUS = range(2)
 PIN_SLOTS = 2
 # tether_anchor, tether_length (B, n, ...): the nearest pins a particle is tethered to
 TETHER_SLOTS = 4
+# contacts (B, n, ...): the particle contacts recorded per particle (one in more contacts is searched again)
+CONTACT_SLOTS = 12
 # impulse (B, n_rigid_bodies, ...)
 LINEAR, ANGULAR = range(2)
 # params (float)

@@ -132,7 +132,9 @@ class PBDSolver(ParticleStore):
                            tether_anchor=ti.ndarray(ti.i32, (batch, rows, L.TETHER_SLOTS)),
                            tether_length=ti.ndarray(scalar, (batch, rows, L.TETHER_SLOTS)))
         self._work = dict(x_prev=ti.ndarray(vec3, (batch, rows)), lam=ti.ndarray(scalar, (batch, max(m, 1))),
-                          delta=ti.ndarray(vec3, (batch, rows)), hash_count=ti.ndarray(ti.i32, (batch, buckets)),
+                          delta=ti.ndarray(vec3, (batch, rows)), contact_count=ti.ndarray(ti.i32, (batch, rows)),
+                          contacts=ti.ndarray(ti.i32, (batch, rows, L.CONTACT_SLOTS)),
+                          hash_count=ti.ndarray(ti.i32, (batch, buckets)),
                           hash_start=ti.ndarray(ti.i32, (batch, buckets + 1)),
                           hash_sorted=ti.ndarray(ti.i32, (batch, rows)))
         self._flag = ti.ndarray(ti.i32, (1,))
@@ -176,8 +178,9 @@ class PBDSolver(ParticleStore):
                                          color_bounds=model["color_bounds"])
         self._contacts = PreparedKernel(
             K.particle_contacts, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], rest=model["rest"],
-            x_prev=work["x_prev"], delta=work["delta"], hash_count=work["hash_count"],
-            hash_start=work["hash_start"], hash_sorted=work["hash_sorted"])
+            x_prev=work["x_prev"], delta=work["delta"], contact_count=work["contact_count"],
+            contacts=work["contacts"], hash_count=work["hash_count"], hash_start=work["hash_start"],
+            hash_sorted=work["hash_sorted"])
         self._finish = PreparedKernel(
             K.finish_substep, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
             x_prev=work["x_prev"], tether_anchor=state["tether_anchor"], tether_length=state["tether_length"],
