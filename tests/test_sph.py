@@ -267,6 +267,31 @@ def test_cohesion_pulls_a_weightless_cube_of_liquid_into_a_ball(surface_tension)
         assert np.abs(x.mean(axis=0)).max() < 1e-3 * SIZE  # cohesion is internal: the centre of mass stays
 
 
+@pytest.mark.parametrize("surface_tension", [0.0, 0.1])
+def test_two_liquids_colliding_weightless_keep_their_momentum(surface_tension):
+    """Water (0.12 m block at 1 m/s) meets a liquid half as dense (at -0.5 m/s) with no gravity and far from
+    the walls: only forces between particles act, so the total momentum stays what it was. Every pair force
+    (pressure, viscosity, XSPH smoothing, cohesion) is symmetric in its two particles; with each particle's
+    own density and coefficients in them, the momentum was 7 % off by 0.3 s, 8 % with cohesion (measured)."""
+    scene, (water, light) = sph_scene(
+        (ps.morphs.Box(lower=(-0.2, -0.06, -0.06), upper=(-0.08, 0.06, 0.06)),
+         ps.materials.SPH.Liquid(surface_tension=surface_tension)),
+        (ps.morphs.Box(lower=(0.04, -0.03, -0.05), upper=(0.16, 0.09, 0.07)),
+         ps.materials.SPH.Liquid(rho=500.0, surface_tension=surface_tension)),
+        lower=(-0.6,) * 3, upper=(0.6,) * 3, gravity=(0.0, 0.0, 0.0))
+    water.set_particles_vel(np.tile([1.0, 0.0, 0.0], (water.n_particles, 1)))
+    light.set_particles_vel(np.tile([-0.5, 0.0, 0.0], (light.n_particles, 1)))
+
+    def momentum():
+        return sum(body.mass / body.n_particles * body.get_particles_vel().astype(np.float64).sum(axis=0)
+                   for body in (water, light))
+
+    start = momentum()
+    steps(scene, 60)
+    assert light.get_particles_vel()[:, 0].mean() > 0.0  # they met: the light liquid was thrown back
+    assert np.linalg.norm(momentum() - start) < 1e-4 * np.linalg.norm(start)
+
+
 def test_emitter_pours_the_flow_its_nozzle_lets_out():
     nozzle = ps.morphs.Nozzle(pos=(0.0, 0.0, 0.3), radius=0.03, direction=(0, 0, -1), speed=1.0, max_particles=2000)
     scene, (jet,) = sph_scene((nozzle, ps.materials.SPH.Liquid()))
