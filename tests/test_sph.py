@@ -141,6 +141,33 @@ def test_a_heavy_body_sinks_to_the_floor():
     assert np.all(np.isfinite(water.get_particles_pos()))
 
 
+def test_a_long_light_stick_tips_over_and_floats_lying_flat():
+    """A stick (0.06 x 0.06 x 0.24 m, half water's density) let go upright (5 degrees off) on the water of a
+    tank: upright its centre of mass stands above its centre of buoyancy and it is unstable, so the liquid's
+    pressure turns it over (the coupling's torques) until it floats lying flat, half immersed. The tank is
+    five fixed boxes whose inner faces are the domain's walls: the liquid meets the walls' images there, and
+    the boxes' boundary particles beyond them are left out (counted too, they doubled the walls and blew the
+    water 20 cm up on the first step, throwing the stick out; measured)."""
+    scene, (*_, water, stick) = sph_scene(
+        *[(box, None) for box in ps.morphs.open_box((0.3, 0.3), 0.3, 0.02, pos=(0.0, 0.0, -0.02))],
+        (ps.morphs.Box(lower=(-0.15, -0.15, 0.0), upper=(0.15, 0.15, 0.16)), ps.materials.SPH.Liquid()),
+        (ps.morphs.Box(size=(0.06, 0.06, 0.24), pos=(0.0, 0.0, 0.29), euler=(5, 0, 0)), ps.materials.Rigid(rho=500)),
+        lower=(-0.15, -0.15, 0.0), upper=(0.15, 0.15, 0.5))
+    highest = 0.0
+    for _ in range(8):  # 2 s
+        steps(scene, 50)
+        highest = max(highest, np.percentile(water.get_particles_pos()[:, 2], 99))
+    assert highest < 0.16 + 2 * SIZE  # no burst (measured 0.16 m; 0.4 m with the walls doubled)
+    w, x, y, z = stick.get_quat()
+    axis_up = 1.0 - 2.0 * (x * x + y * y)  # the vertical component of the stick's long axis
+    assert abs(axis_up) < np.sin(np.radians(10))  # lying flat (measured within 0.5 degrees)
+    # Archimedes: half immersed, its centre on the surface, which the stick lifts by 2.4 mm; like the floating
+    # box it rides 3-4 mm low (see test_a_light_body_floats_at_its_archimedes_draft).
+    surface = 0.16 + 0.5 * 0.06 * 0.06 * 0.24 / (0.3 * 0.3)
+    assert stick.get_pos()[2] == pytest.approx(surface, abs=0.25 * SIZE)
+    assert np.linalg.norm(stick.get_ang()) < 0.5
+
+
 def test_water_in_a_cup_of_thin_fixed_boxes_stays_in_it_level_and_still():
     """A cup built of five fixed boxes (floor and walls 1.2 cm thick, thinner than two boundary insets, so
     each is sampled as one mid-plane layer) holding 6 cm of water, 1 cm particles: none leaks through a
