@@ -168,6 +168,25 @@ def test_a_long_light_stick_tips_over_and_floats_lying_flat():
     assert np.linalg.norm(stick.get_ang()) < 0.5
 
 
+def test_a_box_placed_in_the_water_displaces_it_from_the_start():
+    """A light box placed half in the water of a tank at build: the liquid sampled where the box stands (and
+    within half a particle of it, where the liquid's own volume would overlap the box) is left out, so the
+    box starts in a hollow of its shape and floats on, the liquid calm. With that water left inside it, it
+    burst out at 5 m/s and threw the box to the tank's ceiling (measured)."""
+    scene, (_, water, box) = tank_with_a_box((0.1, 0.1, 0.06), (0.0, 0.0, 0.16), rho=500)
+    full = 15 * 15 * 8  # the liquid box's lattice
+    excess = np.abs(water.get_particles_pos() - box.get_pos()) - np.array([0.05, 0.05, 0.03])
+    distance = np.linalg.norm(np.maximum(excess, 0.0), axis=1)  # to the box's surface, from outside
+    assert np.all(excess.max(axis=1) > 0) and distance.min() >= 0.5 * SIZE - 1e-6
+    assert water.n_particles < full and water.mass == pytest.approx(water.n_particles * 1000.0 * SIZE**3)
+    fastest = 0.0
+    for _ in range(6):  # 0.3 s
+        steps(scene, 10)
+        fastest = max(fastest, np.linalg.norm(water.get_particles_vel(), axis=1).max())
+    assert fastest < 0.5  # measured 0.15 m/s
+    assert box.get_pos()[2] == pytest.approx(0.16, abs=0.75 * SIZE)  # measured 1 cm low at most
+
+
 def test_water_in_a_cup_of_thin_fixed_boxes_stays_in_it_level_and_still():
     """A cup built of five fixed boxes (floor and walls 1.2 cm thick, thinner than two boundary insets, so
     each is sampled as one mid-plane layer) holding 6 cm of water, 1 cm particles: none leaks through a

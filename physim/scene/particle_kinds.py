@@ -50,6 +50,10 @@ class ParticleKind:
     couple_rigid: ``(rigid_solver, solver) -> None``, called once at build when the scene also holds rigid
         bodies: wires the two-way coupling (the solver then exchanges momentum with rigid bodies as it steps).
         None: this kind ignores rigid bodies.
+    displaced_by_rigid: a body of this kind sampled where a rigid body stands leaves those particles out at
+        build (those nearer a rigid surface than half a particle_size, or inside), as a liquid poured around
+        the body would lie. Without it, a box placed in the water it floats on started with the water inside
+        it, which burst out and threw the box to the ceiling (measured, SPH).
     divergence_advice: what to tell a user whose particles went non-finite.
     """
 
@@ -62,6 +66,7 @@ class ParticleKind:
     divergence_advice: str
     entity_type: type[ParticleEntity] = ParticleEntity
     couple_rigid: Callable[[Any, Any], None] | None = None
+    displaced_by_rigid: bool = False
 
 
 def _sample_mpm(morph: mor.Morph, material: MPMMaterial, options: MPMOptions, name: str) -> ParticleSample:
@@ -140,7 +145,7 @@ PARTICLE_KINDS: tuple[ParticleKind, ...] = (
                  sample=_sample_sph, make_solver=_make_sph,
                  divergence_advice="particle position or velocity; raise substeps (or set "
                                    "SPHOptions(auto_substeps=True)), or check the rigid bodies touching the liquid",
-                 entity_type=SPHEntity, couple_rigid=_couple_sph),
+                 entity_type=SPHEntity, couple_rigid=_couple_sph, displaced_by_rigid=True),
 )
 
 

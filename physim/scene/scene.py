@@ -184,6 +184,8 @@ class Scene:
                     f"{entity.n_particles} particles outside the {kind.label} domain "
                     f"({type(options).__name__}.lower_bound={tuple(lower)}, upper_bound={tuple(upper)}); move the "
                     f"entity or enlarge the domain")
+        if kind.displaced_by_rigid and self._rigid_solver.n_bodies > 0:
+            self._leave_out_particles_in_rigid_bodies(kind, entities, 0.5 * options.particle_size)
         solver = kind.make_solver(self.sim_options, options)
         solver.build([ParticleBodySpec(e.name, e.material, e.init_positions, e.sample.particle_volume,
                                        e.sample.particle_mass, e.sample.faces, e.sample.active) for e in entities],
@@ -192,6 +194,29 @@ class Scene:
         if kind.couple_rigid is not None and self._rigid_solver.n_bodies > 0:
             kind.couple_rigid(self._rigid_solver, solver)
         self._particle_entities[kind.label] = entities
+
+    def _leave_out_particles_in_rigid_bodies(self, kind: ParticleKind, entities: list[ParticleEntity],
+                                             margin: float) -> None:
+        """Drop each entity's particles nearer a rigid body's surface than ``margin`` (m), or inside one (where
+        the bodies stand at build). An emitter's particles wait at its nozzle: they are left alone."""
+        from dataclasses import replace
+
+        from physim.solvers.rigid_colliders import RigidColliders
+
+        colliders = RigidColliders(self._rigid_solver)
+        for entity in entities:
+            if entity.sample.active is not None:
+                continue
+            # A lattice sampled against a body lies a margin off it: single precision may put that a hair less.
+            kept = colliders.clearance(entity.init_positions) >= margin * (1.0 - 1e-3)
+            if kept.all():
+                continue
+            if not kept.any():
+                raise InvalidValueError(f"Scene.build: {kind.label} entity {entity.name!r} lies entirely inside "
+                                        "rigid bodies; move it or them")
+            logger.info("physim: %s entity %r: %d of its %d particles lie in rigid bodies and are left out",
+                        kind.label, entity.name, int((~kept).sum()), entity.n_particles)
+            entity.sample = replace(entity.sample, positions=entity.init_positions[kept])
 
     @property
     def _mpm_solver(self) -> Any:

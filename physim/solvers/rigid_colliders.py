@@ -20,12 +20,14 @@ import numpy as np
 import taichi as ti
 
 from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
+from physim.solvers.rigid.collision import signed_distance
 from physim.solvers.rigid.dynamics import update_kinematics
-from physim.utils.arrays import upload
+from physim.utils.arrays import read, scalar_type, upload
 from physim.utils.launch import PreparedKernel
 
 # Taichi warns that the array bundle is a plain Python call inside the kernel; that is the intent.
 warnings.filterwarnings("ignore", message=r".*non-taichi function \"RigidView\"")
+warnings.filterwarnings("ignore", message=r".*non-taichi function \"RigidGeoms\"")
 
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
 nd = R.nd
@@ -65,6 +67,31 @@ class RigidView:
         self.params = params
 
 
+class RigidGeoms:
+    """The rigid arrays ``collision.signed_distance`` reads, under its names (a compile-time bundle)."""
+
+    def __init__(self, geom_model_int, geom_model_vec3, planes, geom_vec3, geom_rot):
+        self.geom_model_int = geom_model_int
+        self.geom_model_vec3 = geom_model_vec3
+        self.planes = planes
+        self.geom_vec3 = geom_vec3
+        self.geom_rot = geom_rot
+
+
+@ti.kernel
+def _clearance(geom_model_int: nd(ti.i32, 2), geom_model_vec3: nd(vec3, 2), planes: nd(vec4, 1),
+               geom_vec3: nd(vec3, 3), geom_rot: nd(mat3, 2), colliders: nd(ti.i32, 1), n_bounded: ti.i32,
+               env: ti.i32, points: nd(vec3, 1), clearance: nd(None, 1)):
+    """Each point's signed distance to the nearest bounded collider geom of one env, m (negative inside)."""
+    for i in points:
+        nearest = 1e30
+        for k in range(n_bounded):
+            distance, _ = signed_distance(RigidGeoms(geom_model_int, geom_model_vec3, planes, geom_vec3, geom_rot),
+                                          env, colliders[k], points[i])
+            nearest = ti.min(nearest, distance)
+        clearance[i] = nearest
+
+
 @ti.kernel
 def _refresh_kinematics(body_inv_mass: nd(None, 1), body_model_vec3: nd(vec3, 2), body_model_mat3: nd(mat3, 2),
                         geom_model_int: nd(ti.i32, 2), geom_model_scalar: nd(None, 2), geom_model_vec3: nd(vec3, 2),
@@ -95,6 +122,19 @@ class RigidColliders:
         self.refresh = PreparedKernel(_refresh_kinematics, **self.arrays)
         self.points = rigid_solver._model["points"]  # (P,) vec3: every geom's collider points, geom frame, m
         self.n_bounded = len(model.bounded_geoms)  # colliders[:n_bounded] are bounded (and have points)
+
+    def clearance(self, points: np.ndarray, env: int = 0) -> np.ndarray:
+        """Signed distance (m, negative inside) of each of ``points`` (k, 3), m, to the nearest bounded geom
+        that particles collide with, where the bodies of ``env`` stand now (1e30 where there is none)."""
+        points = np.asarray(points, self.solver.float_type).reshape(-1, 3)
+        if len(points) == 0 or self.n_bounded == 0:
+            return np.full(len(points), 1e30)
+        self.refresh()
+        clearance = ti.ndarray(scalar_type(self.solver.float_type), (len(points),))
+        _clearance(*(self.arrays[name] for name in ("geom_model_int", "geom_model_vec3", "planes", "geom_vec3",
+                                                     "geom_rot")),
+                   upload(self.colliders, ti.i32), self.n_bounded, env, upload(points, vec3, 1), clearance)
+        return read(clearance).astype(np.float64)
 
     def body_pose(self, body: int, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame position (len(envs), 3) and rotation matrix (len(envs), 3, 3) of one rigid body."""

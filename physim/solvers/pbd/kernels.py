@@ -21,32 +21,17 @@ than many iterations of one step for the same work.
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
 """
 
-import warnings
-
 import taichi as ti
 
 from physim.solvers.pbd import layout as L  # noqa: N812 - read as a namespace of slot names
 from physim.solvers.rigid import layout as R  # noqa: N812 - rigid slot names
 from physim.solvers.rigid.collision import signed_distance
 from physim.solvers.rigid.shapes import GeomType
+from physim.solvers.rigid_colliders import RigidGeoms
 from physim.utils.tmath import is_finite, quat_to_matrix
-
-# Taichi warns that the rigid array bundle is a plain Python call inside a kernel; that is the intent.
-warnings.filterwarnings("ignore", message=r".*non-taichi function \"RigidGeoms\"")
 
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
 nd = L.nd
-
-
-class RigidGeoms:
-    """The rigid arrays ``collision.signed_distance`` reads, under its names (a compile-time bundle)."""
-
-    def __init__(self, geom_model_int, geom_model_vec3, planes, geom_vec3, geom_rot):
-        self.geom_model_int = geom_model_int
-        self.geom_model_vec3 = geom_model_vec3
-        self.planes = planes
-        self.geom_vec3 = geom_vec3
-        self.geom_rot = geom_rot
 
 
 @ti.func
