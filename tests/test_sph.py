@@ -462,6 +462,16 @@ def test_liquid_outside_the_domain_is_refused_by_name():
         scene.build()
 
 
+def test_liquid_entirely_inside_a_rigid_body_is_refused_by_name():
+    scene = ps.Scene(sph_options=ps.options.SPHOptions(lower_bound=(0, 0, 0), upper_bound=(0.4, 0.4, 0.4),
+                                                       particle_size=SIZE))
+    scene.add_entity(ps.morphs.Box(size=(0.3, 0.3, 0.3), pos=(0.2, 0.2, 0.2), fixed=True), name="vault")
+    scene.add_entity(ps.morphs.Box(size=(0.1, 0.1, 0.1), pos=(0.2, 0.2, 0.2)), material=ps.materials.SPH.Liquid(),
+                     name="sealed")
+    with pytest.raises(InvalidValueError, match="'sealed' lies entirely inside rigid bodies"):
+        scene.build()
+
+
 def test_a_collapsing_column_throws_no_particle_faster_than_its_fall_allows():
     """A 0.2 m column collapsing for 0.6 s: the fall from its top gives sqrt(2 g H) = 2 m/s; splashes may
     gather somewhat more, but no particle reaches twice that (measured 3.1 m/s). A warm start that kept the

@@ -213,7 +213,8 @@ class Scene:
                 continue
             if not kept.any():
                 raise InvalidValueError(f"Scene.build: {kind.label} entity {entity.name!r} lies entirely inside "
-                                        "rigid bodies; move it or them")
+                                        "rigid bodies; move it or them (a Mesh collides by its convex hull unless "
+                                        "decompose=True: a cup's hull is solid)")
             logger.info("physim: %s entity %r: %d of its %d particles lie in rigid bodies and are left out",
                         kind.label, entity.name, int((~kept).sum()), entity.n_particles)
             entity.sample = replace(entity.sample, positions=entity.init_positions[kept])
