@@ -8,8 +8,9 @@ than many iterations of one step for the same work.
                    no two constraints of a colour share a particle, so a colour runs in parallel and the
                    colours run one after the other (Gauss-Seidel)
     contacts       particle-particle contacts on a hashed grid of cells one particle diameter wide, solved
-                   Jacobi-style (each particle averages its own corrections), with position-based Coulomb
-                   friction (Macklin et al. 2014, "Unified particle physics")
+                   Jacobi-style (each pair's correction shared by the larger of its two particles' contact
+                   counts, so momentum is kept), with position-based Coulomb friction (Macklin et al. 2014,
+                   "Unified particle physics")
     rigid points   each rigid collider point (box corners, cylinder rims, convex-mesh vertices, sphere and
                    capsule centres, inflated by their radius) near a cloth triangle pushes the triangle's three
                    vertices off it by barycentric weights, with friction (only when the scene has such points)
