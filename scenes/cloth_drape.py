@@ -30,7 +30,7 @@ def build(n_envs: int = 0, res: tuple[int, int] = (640, 480)) -> tuple[ps.Scene,
                      surface=ps.surfaces.Smooth(color=(0.25, 0.55, 0.85)), name="box")
     cloth = scene.add_entity(ps.morphs.Mesh(file="cloth/square_32.obj", scale=1.2, pos=(0.0, 0.0, 0.75)),
                              material=ps.materials.PBD.Cloth(rho=0.2, stretch_compliance=1e-7,
-                                                             bending_compliance=2e-4, friction=0.4, damping=0.2),
+                                                             bending_compliance=1e5, friction=0.4, damping=0.2),
                              surface=ps.surfaces.Default(color=(0.95, 0.8, 0.3)), name="cloth")
     camera = scene.add_camera(res=res, pos=(1.7, -1.6, 1.2), lookat=(0.0, 0.0, 0.25), fov=40)
     scene.build(n_envs=n_envs)

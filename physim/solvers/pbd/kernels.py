@@ -4,9 +4,9 @@ than many iterations of one step for the same work.
 
     predict        x_prev = x; free particles take gravity (and their body's damping) and move by v dt;
                    pinned particles go to their pin's target (interpolated along a moving rigid body)
-    distances      one graph colour of distance constraints (stretch, bending, soft-body lattice) per launch:
-                   no two constraints of a colour share a particle, so a colour runs in parallel and the
-                   colours run one after the other (Gauss-Seidel)
+    constraints    the graph colours of the constraints (stretch and soft-body lattice distances, cloth bending
+                   hinges), several per launch: no two constraints of a colour share a particle, so a colour
+                   runs in parallel and the colours run one after the other (Gauss-Seidel)
     contacts       particle-particle contacts on a hashed grid of cells one particle diameter wide, solved
                    Jacobi-style (each pair's correction shared by the larger of its two particles' contact
                    counts, so momentum is kept), with position-based Coulomb friction (Macklin et al. 2014,
@@ -32,6 +32,7 @@ from physim.solvers.rigid_colliders import RigidGeoms
 from physim.utils.tmath import is_finite, quat_to_matrix
 
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
+PI = 3.141592653589793
 nd = L.nd
 
 
@@ -74,29 +75,83 @@ def predict(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(None, 2
 
 
 @ti.kernel
-def solve_distances(con_int: nd(ti.i32, 2), con_scalar: nd(None, 2), p_scalar: nd(None, 2), x: nd(vec3, 2),
-                    pin_body: nd(ti.i32, 2), lam: nd(None, 2), params: nd(None, 1), color_bounds: nd(ti.i32, 1),
-                    first_color: ti.i32):
+def solve_constraints(con_int: nd(ti.i32, 2), con_scalar: nd(None, 2), p_scalar: nd(None, 2), x: nd(vec3, 2),
+                      pin_body: nd(ti.i32, 2), lam: nd(None, 2), params: nd(None, 1), color_bounds: nd(ti.i32, 1),
+                      first_color: ti.i32):
     """One XPBD iteration over the constraints of colours [first_color, first_color + COLORS_PER_LAUNCH):
-    C = |x_i - x_j| - rest, dlambda = (-C - alpha~ lambda) / (w_i + w_j + alpha~), alpha~ = compliance / dt^2.
-    Colour c holds constraints [color_bounds[c], color_bounds[c + 1]). The colour loop is unrolled at compile
-    time, so each colour is its own parallel loop (and the colours follow one another) in a single launch."""
+    dlambda = (-C - alpha~ lambda) / (sum_i w_i |grad_i C|^2 + alpha~), x_i += w_i dlambda grad_i C,
+    alpha~ = compliance / dt^2. Colour c holds constraints [color_bounds[c], color_bounds[c + 1]). The colour
+    loop is unrolled at compile time, so each colour is its own parallel loop (and the colours follow one
+    another) in a single launch."""
     dt = params[L.DT]
     for color in ti.static(range(L.COLORS_PER_LAUNCH)):
         for env, c in ti.ndrange(x.shape[0], (color_bounds[first_color + color],
                                               color_bounds[first_color + color + 1])):
-            i, j = con_int[c, 0], con_int[c, 1]
-            wi = _inverse_mass(p_scalar, pin_body, env, i)
-            wj = _inverse_mass(p_scalar, pin_body, env, j)
-            alpha = con_scalar[c, L.COMPLIANCE] / (dt * dt)
-            offset = x[env, i] - x[env, j]
-            length = offset.norm()
-            if wi + wj > 0 and length > 1e-9:
-                direction = offset / length
-                dlam = (con_scalar[c, L.REST] - length - alpha * lam[env, c]) / (wi + wj + alpha)
-                lam[env, c] += dlam
-                x[env, i] += wi * dlam * direction
-                x[env, j] -= wj * dlam * direction
+            if con_int[c, 2] < 0:
+                _project_distance(con_int, con_scalar, p_scalar, x, pin_body, lam, dt, env, c)
+            else:
+                _project_hinge(con_int, con_scalar, p_scalar, x, pin_body, lam, dt, env, c)
+
+
+@ti.func
+def _project_distance(con_int: ti.template(), con_scalar: ti.template(), p_scalar: ti.template(), x: ti.template(),
+                      pin_body: ti.template(), lam: ti.template(), dt, env, c):
+    """C = |x_i - x_j| - rest (m); its gradient is the unit vector between the two."""
+    i, j = con_int[c, 0], con_int[c, 1]
+    wi = _inverse_mass(p_scalar, pin_body, env, i)
+    wj = _inverse_mass(p_scalar, pin_body, env, j)
+    alpha = con_scalar[c, L.COMPLIANCE] / (dt * dt)
+    offset = x[env, i] - x[env, j]
+    length = offset.norm()
+    if wi + wj > 0 and length > 1e-9:
+        direction = offset / length
+        dlam = (con_scalar[c, L.REST] - length - alpha * lam[env, c]) / (wi + wj + alpha)
+        lam[env, c] += dlam
+        x[env, i] += wi * dlam * direction
+        x[env, j] -= wj * dlam * direction
+
+
+@ti.func
+def _project_hinge(con_int: ti.template(), con_scalar: ti.template(), p_scalar: ti.template(), x: ti.template(),
+                   pin_body: ti.template(), lam: ti.template(), dt, env, c):
+    """C = theta - rest (rad), theta the signed dihedral angle of the hinge's two triangles (x0, x1, x2) and
+    (x1, x0, x3) about their edge x0 -> x1, taken with atan2 so that it is smooth through flat (an angle from
+    the normals' dot product alone has no gradient there). The gradients are Bridson et al. 2003's: the
+    vertices off the edge move along their triangle's normal, by |e| over twice its area; the edge's ends
+    take what keeps the sum zero (no net force) and the moment balanced."""
+    i0, i1, i2, i3 = con_int[c, 0], con_int[c, 1], con_int[c, 2], con_int[c, 3]
+    x0, x1, x2, x3 = x[env, i0], x[env, i1], x[env, i2], x[env, i3]
+    edge = x1 - x0
+    edge_length = edge.norm()
+    normal_a, normal_b = (x2 - x0).cross(x2 - x1), (x3 - x1).cross(x3 - x0)  # twice each triangle's area
+    area2_a, area2_b = normal_a.norm_sqr(), normal_b.norm_sqr()
+    if edge_length > 1e-9 and area2_a > 1e-24 and area2_b > 1e-24:
+        # atan2 of the sine and cosine both scaled by |normal_a| |normal_b| |e| > 0: no normalising needed.
+        theta = ti.atan2(normal_a.cross(normal_b).dot(edge), normal_a.dot(normal_b) * edge_length)
+        a, b = normal_a / area2_a, normal_b / area2_b
+        g2, g3 = -edge_length * a, -edge_length * b
+        g0 = -((x2 - x1).dot(edge) * a + (x3 - x1).dot(edge) * b) / edge_length
+        g1 = ((x2 - x0).dot(edge) * a + (x3 - x0).dot(edge) * b) / edge_length
+        w0 = _inverse_mass(p_scalar, pin_body, env, i0)
+        w1 = _inverse_mass(p_scalar, pin_body, env, i1)
+        w2 = _inverse_mass(p_scalar, pin_body, env, i2)
+        w3 = _inverse_mass(p_scalar, pin_body, env, i3)
+        weight = w0 * g0.norm_sqr() + w1 * g1.norm_sqr() + w2 * g2.norm_sqr() + w3 * g3.norm_sqr()
+        alpha = con_scalar[c, L.COMPLIANCE] / (dt * dt)
+        if weight > 0:
+            # The angle's error, wrapped to (-pi, pi]: a hinge folded through flat-and-over has turned the
+            # short way round.
+            error = theta - con_scalar[c, L.REST]
+            if error > PI:
+                error -= 2.0 * PI
+            elif error < -PI:
+                error += 2.0 * PI
+            dlam = (-error - alpha * lam[env, c]) / (weight + alpha)
+            lam[env, c] += dlam
+            x[env, i0] += w0 * dlam * g0
+            x[env, i1] += w1 * dlam * g1
+            x[env, i2] += w2 * dlam * g2
+            x[env, i3] += w3 * dlam * g3
 
 
 @ti.func

@@ -1,13 +1,15 @@
 """Slot names of the PBD solver's arrays (Taichi ndarrays, so one compiled kernel serves every scene).
 
-Shapes: B envs (the env axis is outermost), n particles, m distance constraints, T hash-table buckets.
+Shapes: B envs (the env axis is outermost), n particles, m constraints, T hash-table buckets.
 
     particle model    p_scalar (n, P_SCALAR_SLOTS): mass kg, inverse mass 1/kg; p_int (n, P_INT_SLOTS): body
                       index, whether it collides with other particles; rest (n,) vec3: build-time positions, m
     body model        body_scalar (n_bodies, BODY_SCALAR_SLOTS): friction, damping 1/s
-    constraints       con_int (m, 2): the two particles; con_scalar (m, CON_SCALAR_SLOTS): rest length m,
-                      compliance m/N. Sorted by colour: no two constraints of one colour share a particle,
-                      so a colour is solved in parallel (Gauss-Seidel between colours)
+    constraints       con_int (m, CON_INT_SLOTS): a distance constraint's two particles (then -1, -1), or a
+                      bending hinge's four (x0, x1 its edge, x2, x3 off it); con_scalar (m, CON_SCALAR_SLOTS):
+                      rest length m or rest angle rad, compliance m/N or 1/(N m). Sorted by colour: no two
+                      constraints of one colour share a particle, so a colour is solved in parallel
+                      (Gauss-Seidel between colours)
     cloth triangles   triangles (T, 3) i32: every cloth's faces, as particle indices
     particle state    x, v (B, n) vec3: position m, velocity m/s
     pins (control)    pin_body (B, n) i32: FREE, FIXED (held at a world point) or the rigid body index it is
@@ -36,6 +38,8 @@ P_INT_SLOTS = 2
 # body_scalar (n_bodies, ...)
 FRICTION, DAMPING = range(2)
 BODY_SCALAR_SLOTS = 2
+# con_int (m, ...)
+CON_INT_SLOTS = 4
 # con_scalar (m, ...)
 REST, COMPLIANCE = range(2)
 CON_SCALAR_SLOTS = 2
@@ -57,8 +61,8 @@ N_PARAMS = 11
 N_COLLIDERS, N_RIGID_BODIES, N_BOUNDED_COLLIDERS = range(3)
 N_INT_PARAMS = 3
 NO_PARTICLE = 2**30
-# Constraint colours solved per launch of solve_distances (unrolled in the kernel; more colours take more launches)
-COLORS_PER_LAUNCH = 16
+# Constraint colours solved per launch of solve_constraints (unrolled in the kernel; more colours take more launches)
+COLORS_PER_LAUNCH = 8
 
 
 def nd(dtype, ndim: int):

@@ -54,8 +54,14 @@ class PBDSolver(ParticleStore):
         rest = np.concatenate([b.positions for b in bodies]) if bodies else np.zeros((0, 3))
         self.initial_x = rest.astype(f)
 
-        masses, pairs, compliance, geodesics, triangles = [], [], [], [], []
+        masses, members, rest_values, compliance, geodesics, triangles = [], [], [], [], [], []
         self.tethered = np.zeros(n, bool)
+
+        def add_distances(pairs: np.ndarray, pair_compliance: float) -> None:
+            members.append(np.concatenate([pairs, np.full((len(pairs), 2), -1)], axis=1))
+            rest_values.append(np.linalg.norm(rest[pairs[:, 0]] - rest[pairs[:, 1]], axis=1))
+            compliance.append(np.full(len(pairs), pair_compliance))
+
         for body, start in zip(bodies, self.starts):
             material = body.material
             if material.kind == pm.CLOTH:
@@ -64,34 +70,35 @@ class PBDSolver(ParticleStore):
                 if material.tethers:
                     self.tethered[start:start + len(body.positions)] = True
                     geodesics.append((start, body.positions, body.faces))
-                stretch, bending = cons.mesh_edges(body.faces), cons.bending_pairs(body.faces)
-                pairs += [stretch + start, bending + start]
-                compliance += [np.full(len(stretch), material.stretch_compliance),
-                               np.full(len(bending), material.bending_compliance)]
+                add_distances(cons.mesh_edges(body.faces) + start, material.stretch_compliance)
+                hinges = cons.bending_hinges(body.faces)
+                members.append(hinges + start)
+                rest_values.append(cons.hinge_angles(body.positions, hinges))
+                compliance.append(material.bending_compliance / cons.hinge_stiffness_factors(body.positions, hinges))
             else:
                 masses.append(np.full(len(body.positions), body.particle_mass))
                 if material.kind == pm.ELASTIC:
                     lattice = cons.lattice_pairs(body.positions, self.options.particle_size)
-                    pairs.append(lattice + start)
-                    compliance.append(np.full(len(lattice), material.stretch_compliance))
+                    add_distances(lattice + start, material.stretch_compliance)
         mass = np.concatenate(masses) if masses else np.zeros(0)
         self.particle_mass = mass
         self._geodesic_meshes, self._geodesic = geodesics, None  # the graph is made at the first pin
         self._tether_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self.triangles = np.concatenate(triangles).astype(np.int32) if triangles else np.zeros((0, 3), np.int32)
-        pairs_all = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
+        members_all = np.concatenate(members).astype(np.int64) if members else np.zeros((0, 4), np.int64)
+        rest_all = np.concatenate(rest_values) if rest_values else np.zeros(0)
         compliance_all = np.concatenate(compliance) if compliance else np.zeros(0)
-        colors = cons.color(pairs_all, n)
+        colors = cons.color(members_all, n)
         order = np.argsort(colors, kind="stable")
-        pairs_all, compliance_all, colors = pairs_all[order], compliance_all[order], colors[order]
+        members_all, rest_all, compliance_all, colors = (members_all[order], rest_all[order], compliance_all[order],
+                                                         colors[order])
         n_colors = int(colors.max()) + 1 if len(colors) else 0
         self.n_colors = n_colors
         self.color_launches = list(range(0, n_colors, L.COLORS_PER_LAUNCH))
         # Colour c is [bounds[c], bounds[c + 1]); padded with empty colours to whole launches.
         padded = max(len(self.color_launches), 1) * L.COLORS_PER_LAUNCH
         color_bounds = np.searchsorted(colors, np.arange(padded + 1)).astype(np.int32)
-        self.n_constraints = m = len(pairs_all)
-        rest_length = np.linalg.norm(rest[pairs_all[:, 0]] - rest[pairs_all[:, 1]], axis=1) if m else np.zeros(0)
+        self.n_constraints = m = len(members_all)
 
         p_scalar = np.zeros((max(n, 1), L.P_SCALAR_SLOTS), f)
         p_scalar[:n, L.MASS] = mass
@@ -104,10 +111,10 @@ class PBDSolver(ParticleStore):
         body_scalar = np.zeros((max(len(bodies), 1), L.BODY_SCALAR_SLOTS), f)
         for index, body in enumerate(bodies):
             body_scalar[index, [L.FRICTION, L.DAMPING]] = body.material.friction, body.material.damping
-        con_int = np.zeros((max(m, 1), 2), np.int32)
-        con_int[:m] = pairs_all
+        con_int = np.full((max(m, 1), L.CON_INT_SLOTS), -1, np.int32)
+        con_int[:m] = members_all
         con_scalar = np.zeros((max(m, 1), L.CON_SCALAR_SLOTS), f)
-        con_scalar[:m, L.REST], con_scalar[:m, L.COMPLIANCE] = rest_length, compliance_all
+        con_scalar[:m, L.REST], con_scalar[:m, L.COMPLIANCE] = rest_all, compliance_all
 
         opts = self.options
         self.n_substeps = opts.substeps_for(self.sim_options)
@@ -173,9 +180,9 @@ class PBDSolver(ParticleStore):
             K.predict, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], v=state["v"],
             x_prev=work["x_prev"], pin_vec3=state["pin_vec3"], lam=work["lam"], body_vec3=rigid["body_vec3"],
             body_quat=rigid["body_quat"])
-        self._distances = PreparedKernel(K.solve_distances, **common, con_int=model["con_int"],
-                                         con_scalar=model["con_scalar"], lam=work["lam"],
-                                         color_bounds=model["color_bounds"])
+        self._constraints = PreparedKernel(K.solve_constraints, **common, con_int=model["con_int"],
+                                           con_scalar=model["con_scalar"], lam=work["lam"],
+                                           color_bounds=model["color_bounds"])
         self._contacts = PreparedKernel(
             K.particle_contacts, **common, p_int=model["p_int"], body_scalar=model["body_scalar"], rest=model["rest"],
             x_prev=work["x_prev"], delta=work["delta"], contact_count=work["contact_count"],
@@ -215,7 +222,7 @@ class PBDSolver(ParticleStore):
             self._predict(blend=(substep + 1) / self.n_substeps)
             for _ in range(self.options.iterations):
                 for first_color in self.color_launches:
-                    self._distances(first_color=first_color)
+                    self._constraints(first_color=first_color)
             if self.any_particle_contacts:
                 self._contacts()
             if self._rigid_points is not None:
