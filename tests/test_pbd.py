@@ -212,6 +212,38 @@ def test_a_strip_clamped_at_one_end_droops_less_the_stiffer_its_bending(tmp_path
         assert np.abs(cloth.get_particles_vel()).max() < 0.05  # at rest, not vibrating
 
 
+def test_a_cloth_meshed_with_a_crease_springs_back_to_it(tmp_path_factory):
+    """The hinges' rest angles come from the mesh as it is modelled (a garment is not flat): a weightless
+    0.2 m cloth meshed with a 60 degree crease down its middle, opened out to 30 degrees and let go, springs
+    back to 60 degrees, and the rest of it stays flat. (Had the rest angle the kernel's angle with the other
+    sign, the crease would fold over to -60 degrees; without rest angles it would open out flat.)"""
+    n, size = 11, 0.2
+    flat, faces = make_cloth.square_grid(n, size)
+
+    def creased(degrees):
+        x = flat.copy()
+        right = flat[:, 0] > 1e-9
+        angle = np.radians(degrees)
+        x[right, 0], x[right, 2] = flat[right, 0] * np.cos(angle), flat[right, 0] * np.sin(angle)
+        return x
+
+    path = tmp_path_factory.mktemp("cloth") / "creased.obj"
+    make_cloth.write_obj(path, creased(60.0), faces)
+    scene, _, (cloth,) = pbd_scene((ps.morphs.Mesh(file=str(path), pos=(0.0, 0.0, 1.0)),
+                                    ps.materials.PBD.Cloth(bending_compliance=1e3, damping=2.0,
+                                                           self_collision=False)),
+                                   gravity=(0.0, 0.0, 0.0))
+    hinges = bending_hinges(faces)
+    on_crease = np.all(np.abs(flat[hinges[:, :2], 0]) < 1e-9, axis=1)
+    rest = hinge_angles(creased(60.0), hinges)[on_crease]
+    cloth.set_particles_pos(creased(30.0) + np.array([0.0, 0.0, 1.0]))
+    assert np.allclose(np.abs(hinge_angles(cloth.get_particles_pos(), hinges)[on_crease]), np.radians(30.0))
+    steps(scene, 100)
+    angles = hinge_angles(cloth.get_particles_pos(), hinges)
+    assert np.allclose(angles[on_crease], rest, atol=np.radians(3.0))
+    assert np.abs(angles[~on_crease]).max() < np.radians(3.0)
+
+
 @pytest.fixture(scope="module")
 def tethered_and_untethered(tmp_path_factory):
     """Two 0.6 m cloths of 25 x 25 vertices side by side, each hung by its two top corners, under the default
