@@ -10,7 +10,7 @@ from physim.errors import InvalidValueError
 from physim.scene.robot_entity import RobotEntity
 from physim.solvers.rigid import GeomSpec, Shape
 from physim.solvers.rigid.articulation_model import ArticulationSpec, JointSpec, JointType, LinkGeom, LinkSpec
-from physim.solvers.sph.layout import N_NEIGHBOURS, SEARCH_BATCH
+from physim.solvers.sph.layout import N_LIQUID_NEIGHBOURS, N_NEIGHBOURS, SEARCH_BATCH
 from physim.utils.arrays import read
 
 SIZE = 0.02  # particle_size of the fast tests: coarse, so each scene is a few thousand particles at most
@@ -168,6 +168,22 @@ def test_a_long_light_stick_tips_over_and_floats_lying_flat():
     assert np.linalg.norm(stick.get_ang()) < 0.5
 
 
+def assert_lists_in_order(solver):
+    """Each particle's neighbour list holds its liquid neighbours first (the solves' loop over them has no
+    branch), then rigid boundary particles, then wall images; this scene has all three."""
+    n, nb = solver.n_particles, solver.n_boundary
+    p_int = read(solver._work["p_int"])[0, :n]
+    first, neighbours = read(solver._work["list_start"])[0, :n], read(solver._work["neighbours"])
+    kinds = set()
+    for i in range(n):
+        entries = neighbours[first[i]:first[i] + p_int[i, N_NEIGHBOURS]]
+        kind = np.where(entries < n, 0, np.where(entries < n + nb, 1, 2))
+        assert np.all(np.diff(kind) >= 0), f"particle {i}: {kind}"
+        assert np.sum(kind == 0) == p_int[i, N_LIQUID_NEIGHBOURS]
+        kinds.update(kind.tolist())
+    assert kinds == {0, 1, 2}
+
+
 def test_a_box_placed_in_the_water_displaces_it_from_the_start():
     """A light box placed half in the water of a tank at build: the liquid sampled where the box stands (and
     within half a particle of it, where the liquid's own volume would overlap the box) is left out, so the
@@ -184,6 +200,7 @@ def test_a_box_placed_in_the_water_displaces_it_from_the_start():
         steps(scene, 10)
         fastest = max(fastest, np.linalg.norm(water.get_particles_vel(), axis=1).max())
     assert fastest < 0.5  # measured 0.15 m/s
+    assert_lists_in_order(scene._particle_solvers["SPH"])
     assert box.get_pos()[2] == pytest.approx(0.16, abs=0.75 * SIZE)  # measured 1 cm low at most
 
 
@@ -428,11 +445,13 @@ def test_the_search_lists_exactly_the_pairs_in_reach_however_many():
     n = water.n_particles
     counts = read(solver._work["p_int"])[0, :n, N_NEIGHBOURS]
     first = read(solver._work["list_start"])[0, :n]
-    neighbours = read(solver._work["neighbours"])[0]
+    neighbours = read(solver._work["neighbours"])
     in_reach = [sorted(set(near) - {i}) for i, near in enumerate(cKDTree(shaken).query_ball_point(shaken, reach))]
     sizes = np.array([len(near) for near in in_reach])
     assert sizes.min() < SEARCH_BATCH - 1 < sizes.max()
     assert (sizes == SEARCH_BATCH - 1).any()  # the batch full to its last slot
+    liquid_counts = read(solver._work["p_int"])[0, :n, N_LIQUID_NEIGHBOURS]
+    np.testing.assert_array_equal(liquid_counts, counts)  # no wall or rigid body within reach: all liquid
     for i in range(n):
         assert sorted(neighbours[first[i]:first[i] + counts[i]]) == in_reach[i], f"particle {i}"
 

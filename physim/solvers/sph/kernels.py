@@ -51,17 +51,19 @@ def _largest_over_envs(d: ti.template(), slot: ti.template()):
 
 @ti.kernel
 def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
-                 x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), p_work: nd(None, 3), p_vec3: nd(vec3, 3),
-                 b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
+                 x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), density: nd(None, 2), stiffness: nd(None, 2),
+                 p_work: nd(None, 3), p_vec3: nd(vec3, 3), b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
                  cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), list_start: nd(ti.i32, 2),
-                 neighbours: nd(ti.i32, 2), neighbour_w: nd(None, 2), neighbour_grad: nd(vec3, 2),
+                 neighbours: nd(ti.i32, 1), neighbour_w: nd(None, 1), neighbour_grad_x: nd(None, 1),
+                 neighbour_grad_y: nd(None, 1), neighbour_grad_z: nd(None, 1),
                  body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),
                  int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
     # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
     # loops stay outermost once the function is inlined, so each runs in parallel.
-    return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int, cells,
-                              sorted_ids, sorted_x, list_start, neighbours, neighbour_w, neighbour_grad, body_impulse,
-                              stats, flag, params, int_params),
+    return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, density, stiffness, p_work, p_vec3,
+                              b_vec3, p_int, cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w,
+                              neighbour_grad_x, neighbour_grad_y, neighbour_grad_z, body_impulse, stats, flag, params,
+                              int_params),
                   dt, warm_scale, stage)
 
 
@@ -70,6 +72,26 @@ def _reduction_chunk() -> int:
     address from every thread is a contended compare-and-swap loop (one per particle cost a solve iteration a
     fifth of its time, measured), while a GPU's atomics are cheap and its threads need the parallelism."""
     return 1 if impl.current_cfg().arch in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal) else 256
+
+
+def _particles_outermost() -> bool:
+    """Whether a pass over the neighbour lists loops over particles outermost and over envs inside it: on the
+    CPU, where LLVM then vectorizes the loop over a list (under ti.ndrange, whose flat index it must divide
+    back into env and particle, it did not: the pressure pass took 1.3-1.4x as long, measured); a GPU needs the
+    parallelism of every (env, particle) pair."""
+    return impl.current_cfg().arch not in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal)
+
+
+@ti.func
+def _each_particle(d: ti.template(), visit: ti.template(), dt, scale):
+    """visit(d, env, i, dt, scale) for every particle of every env, in parallel (a loop over the lists)."""
+    if ti.static(_particles_outermost()):
+        for i in range(d.x.shape[1]):
+            for env in range(d.x.shape[0]):
+                visit(d, env, i, dt, scale)
+    else:
+        for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
+            visit(d, env, i, dt, scale)
 
 
 @ti.func
@@ -91,8 +113,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             S.prefix_sum(d, env)
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.scatter(d, env, p)
-        for env, i in ti.ndrange(n_env, n):
-            d.p_int[env, i, L.FOUND] = S.gather_neighbours_and_density(d, env, i)
+        _each_particle(d, S.gather_neighbours_and_density, dt, warm_scale)
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
             overflowing, needed, active = 0, 0, 0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
@@ -112,8 +133,8 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
     if ti.static(stage == DIVERGENCE or stage == DENSITY):
         for env in range(n_env):
             d.stats[env, L.ERROR_SUM] = 0.0
-        for env, i in ti.ndrange(n_env, n):
-            d.p_work[env, i, L.ERROR] = S.solve_stiffness(d, env, i, dt, ti.static(stage == DIVERGENCE))
+        _each_particle(d, S.solve_divergence_stiffness if ti.static(stage == DIVERGENCE) else S.solve_density_stiffness,
+                       dt, warm_scale)
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
             error = 0.0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):
@@ -126,10 +147,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
         # lists: the warm start's pressure reads stiffnesses only, not the velocities the forces change.
         for env, i in ti.ndrange(n_env, n):
             S.warm_stiffness(d, env, i, warm_scale, False)
-        for env, i in ti.ndrange(n_env, n):
-            if d.active[env, i] != 0:
-                d.p_vec3[env, i, L.DV] = (S.non_pressure_velocity_change(d, env, i, dt)
-                                          + S.pressure_velocity_change(d, env, i, dt))
+        _each_particle(d, S.forces_and_warm_density, dt, warm_scale)
         _add_velocity_changes(d)
     if ti.static(stage == ADVECT):
         for env, i in ti.ndrange(n_env, n):
@@ -154,9 +172,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
 def _apply_pressure(d: ti.template(), dt):
     """Every active particle's velocity changes by the pressure of the current stiffnesses (in place: the pass
     reads stiffnesses, not velocities)."""
-    for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
-        if d.active[env, i] != 0:
-            d.v[env, i] += S.pressure_velocity_change(d, env, i, dt)
+    _each_particle(d, S.apply_pressure, dt, 1.0)
 
 
 @ti.func

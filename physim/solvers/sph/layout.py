@@ -8,18 +8,29 @@ nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per en
     boundary model   b_local (nb,) vec3: position in its body's frame, m; b_body (nb,) i32; b_volume (nb,) m^3
     particle state   x, v (B, n) vec3: position m, velocity m/s; active (B, n) i32: 1 when the particle takes
                      part (an emitter's reserved particles wait inactive)
-    particle work    p_work (B, n, N_P_WORK): density, DFSPH factor, stiffnesses, this iteration's error;
-                     p_vec3 (B, n, N_P_VEC3): velocity change of the non-pressure forces and warm start
+    particle work    density (B, n): kg/m^3, at the last search; stiffness (B, n): this iteration's (both read
+                     for every neighbour, so each is an array of its own: see the lists);
+                     p_work (B, n, N_P_WORK): DFSPH factor, the solves' summed stiffnesses, this iteration's
+                     error; p_vec3 (B, n, N_P_VEC3): velocity change of the non-pressure forces and warm start
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
-    search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found;
-                     cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and sorted_x (B, n + nb)
-                     vec3: particles in cell order; list_start (B, n + 1) i32: particle i's list is entries
-                     list_start[i] to list_start[i + 1] of the packed lists (its first N_NEIGHBOURS used);
-                     neighbours (B, E) i32: liquid indices < n, boundary ones n + b, wall images past them
-                     (N_IMAGE_CODES); neighbour_w (B, E): the kernel of each pair, 1/m^3;
-                     neighbour_grad (B, E) vec3: the kernel gradient of each pair weighted by the
-                     neighbour's mass (m_j, or rho0_i V_b for a boundary particle), kg/m^4, kept for the solves'
-                     iterations (positions do not change within a substep)
+    search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found, liquid
+                     neighbour count; cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and
+                     sorted_x (B, n + nb) vec3: particles in cell order
+    neighbour lists  one-dimensional, all envs' packed one after another (E entries an env): particle i of env
+                     b has entries list_start[b, i] to list_start[b, i + 1] (its first N_NEIGHBOURS used), its
+                     N_LIQUID_NEIGHBOURS liquid neighbours first, then rigid boundary particles and wall images.
+                     neighbours (B E) i32: liquid index j < n, boundary particle n + b, wall image past them
+                     (N_IMAGE_CODES); neighbour_w (B E): the kernel of each pair weighted by the neighbour's
+                     mass (m_j, or rho0_i V_b for a boundary particle), kg/m^3; neighbour_grad_x, _y, _z (B E):
+                     the kernel gradient so weighted, kg/m^4, kept for the solves' iterations (positions do not
+                     change within a substep).
+                     Why this shape: LLVM vectorizes a loop over a list only where the arrays it streams are
+                     indexed by the loop counter itself (a 2-D index env * E + k is an i32 sum it cannot prove
+                     does not wrap) and hold one scalar each, and where the loop has no branch; the quantities
+                     read per neighbour (density, stiffness) are arrays of their own for the same reason (a
+                     slot of a (B, n, k) array made the pressure pass 1.5x slower). Against (B, E) vec3 lists
+                     with mixed entries, on the 64k-particle cube (A/B, 2-core CPU): the solves' passes 1.7-2.2x
+                     faster, the forces pass 1.55x, a substep 126 -> 95 ms.
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
                      gave each rigid body this substep
     reductions       stats (B, N_STATS)
@@ -30,10 +41,10 @@ import taichi as ti
 # p_param (n, ...)
 MASS, REST_DENSITY, KIN_VISCOSITY, COHESION = range(4)
 N_P_PARAMS = 4
-# p_work (B, n, ...): the stiffness (kappa / rho, 1/s or 1/s^2) of this iteration, and the sums over the
-# substep of each solve's stiffness, kept to warm-start the next substep (Bender & Koschier 2017, sec. 4)
-DENSITY, FACTOR, STIFFNESS, DENSITY_KAPPA, DIVERGENCE_KAPPA, ERROR = range(6)
-N_P_WORK = 6
+# p_work (B, n, ...): the DFSPH factor, the sums over the substep of each solve's stiffness (kappa / rho, 1/s
+# or 1/s^2), kept to warm-start the next substep (Bender & Koschier 2017, sec. 4), and this iteration's error
+FACTOR, DENSITY_KAPPA, DIVERGENCE_KAPPA, ERROR = range(4)
+N_P_WORK = 4
 # p_vec3 (B, n, ...)
 DV = 0
 N_P_VEC3 = 1
@@ -41,8 +52,8 @@ N_P_VEC3 = 1
 B_POS, B_VEL, B_ARM = range(3)
 N_B_VEC3 = 3
 # p_int (B, n + nb, ...)
-CELL, RANK, N_NEIGHBOURS, FOUND = range(4)
-N_P_INT = 4
+CELL, RANK, N_NEIGHBOURS, FOUND, N_LIQUID_NEIGHBOURS = range(5)
+N_P_INT = 5
 OUTSIDE = -1  # the cell of a boundary particle too far from the domain to touch any liquid
 # cells (B, C, ...)
 COUNT, START = range(2)
@@ -96,9 +107,9 @@ class SPHArrays:
     Built inside a kernel from its arguments (at compile time this is a plain Python object).
     """
 
-    def __init__(self, p_param, b_local, b_body, b_volume, x, v, active, p_work, p_vec3, b_vec3, p_int,
-                 cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w, neighbour_grad, body_impulse, stats,
-                 flag, params, int_params):
+    def __init__(self, p_param, b_local, b_body, b_volume, x, v, active, density, stiffness, p_work, p_vec3,
+                 b_vec3, p_int, cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w, neighbour_grad_x,
+                 neighbour_grad_y, neighbour_grad_z, body_impulse, stats, flag, params, int_params):
         self.p_param = p_param
         self.b_local = b_local
         self.b_body = b_body
@@ -106,6 +117,8 @@ class SPHArrays:
         self.x = x
         self.v = v
         self.active = active
+        self.density = density
+        self.stiffness = stiffness
         self.p_work = p_work
         self.p_vec3 = p_vec3
         self.b_vec3 = b_vec3
@@ -116,7 +129,9 @@ class SPHArrays:
         self.list_start = list_start
         self.neighbours = neighbours
         self.neighbour_w = neighbour_w
-        self.neighbour_grad = neighbour_grad
+        self.neighbour_grad_x = neighbour_grad_x
+        self.neighbour_grad_y = neighbour_grad_y
+        self.neighbour_grad_z = neighbour_grad_z
         self.body_impulse = body_impulse
         self.stats = stats
         self.flag = flag

@@ -127,6 +127,7 @@ class SPHSolver(ParticleStore):
         self._state = dict(x=ti.ndarray(vec3, (batch, max(n, 1))), v=ti.ndarray(vec3, (batch, max(n, 1))),
                            active=ti.ndarray(ti.i32, (batch, max(n, 1))))
         self._work = dict(
+            density=ti.ndarray(scalar, (batch, max(n, 1))), stiffness=ti.ndarray(scalar, (batch, max(n, 1))),
             p_work=ti.ndarray(scalar, (batch, max(n, 1), L.N_P_WORK)),
             p_vec3=ti.ndarray(vec3, (batch, max(n, 1), L.N_P_VEC3)),
             b_vec3=ti.ndarray(vec3, (batch, nb_alloc, L.N_B_VEC3)),
@@ -140,6 +141,7 @@ class SPHSolver(ParticleStore):
         # The first search lays each list out with SPHOptions.max_neighbours entries.
         p_int[:, :, L.FOUND] = max(self.options.max_neighbours - L.LIST_SLACK, 0)
         write(self._work["p_int"], p_int)
+        write(self._work["density"], 0.0)
         write(self._work["b_vec3"], 0.0)
         write(self._work["body_impulse"], 0.0)
         self._prepare_stages()
@@ -154,14 +156,22 @@ class SPHSolver(ParticleStore):
     def list_capacity(self) -> int:
         """Entries of each env's packed neighbour lists (they grow when a search needs more)."""
         work = getattr(self, "_work", None)
-        return work["neighbours"].shape[1] if work else 0
+        return work["neighbours"].shape[0] // self.n_batch if work else 0
 
     def _neighbour_lists(self, capacity: int | None = None) -> dict[str, ti.Ndarray]:
-        """The packed lists, with ``capacity`` entries per env (at first max_neighbours per particle)."""
+        """The packed lists, with ``capacity`` entries per env (at first max_neighbours per particle), all envs'
+        in one run (``layout``)."""
         n, batch = max(self.n_particles, 1), self.n_batch
-        shape = (batch, capacity or max(self.list_capacity, n * self.options.max_neighbours))
-        return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, shape),
-                    neighbour_w=ti.ndarray(scalar_type(self.float_type), shape), neighbour_grad=ti.ndarray(vec3, shape))
+        capacity = capacity or max(self.list_capacity, n * self.options.max_neighbours)
+        if batch * capacity >= 2**31:
+            raise InvalidValueError(f"SPHOptions.particle_size: {batch} envs of {n} particles need {batch * capacity} "
+                                    f"neighbour entries, more than the lists can index (2**31); use fewer envs or "
+                                    f"enlarge particle_size, got {self.options.particle_size!r}")
+        scalar = scalar_type(self.float_type)
+        lists = {name: ti.ndarray(scalar, batch * capacity)
+                 for name in ("neighbour_w", "neighbour_grad_x", "neighbour_grad_y", "neighbour_grad_z")}
+        return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, batch * capacity),
+                    **lists)
 
     def _prepare_stages(self) -> None:
         arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
@@ -298,8 +308,8 @@ class SPHSolver(ParticleStore):
     # ------------------------------------------------------------------ diagnostics
     def densities(self) -> np.ndarray:
         """Each particle's density at the last neighbour search, (B, n), kg/m^3 (inactive particles: 0)."""
-        work = read(self._work["p_work"])[:, : self.n_particles, L.DENSITY]
-        return np.where(read(self._state["active"])[:, : self.n_particles] != 0, work, 0.0)
+        density = read(self._work["density"])[:, : self.n_particles]
+        return np.where(read(self._state["active"])[:, : self.n_particles] != 0, density, 0.0)
 
     # ------------------------------------------------------------------ state
     def reset(self, envs_idx: np.ndarray | None = None) -> None:
@@ -310,9 +320,10 @@ class SPHSolver(ParticleStore):
             array = read(self._state[key])
             array[envs, :n] = value
             write(self._state[key], array)
-        work = read(self._work["p_work"])
-        work[envs] = 0.0
-        write(self._work["p_work"], work)
+        for key in ("p_work", "density"):
+            work = read(self._work[key])
+            work[envs] = 0.0
+            write(self._work[key], work)
 
     def get_state(self) -> dict[str, np.ndarray]:
         n = self.n_particles

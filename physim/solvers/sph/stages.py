@@ -148,6 +148,12 @@ def neighbour_motion(d: ti.template(), env, code):
     return j, xj, vj
 
 
+@ti.func
+def neighbour_gradient(d: ti.template(), k):
+    """The weighted kernel gradient of list entry k, kg/m^4 (three arrays of scalars: see ``layout``)."""
+    return vec3(d.neighbour_grad_x[k], d.neighbour_grad_y[k], d.neighbour_grad_z[k])
+
+
 # ---------------------------------------------------------------------- neighbour search
 @ti.dataclass
 class NeighbourSums:
@@ -170,9 +176,11 @@ def list_neighbour(d: ti.template(), env, spline, start, room, mi, code, rv, wei
     if sums.count < room:
         w, grad = spline.w_and_grad(rv, rv.norm())
         entry = start + sums.count
-        d.neighbours[env, entry] = code
-        d.neighbour_w[env, entry] = w
-        d.neighbour_grad[env, entry] = weight * grad
+        d.neighbours[entry] = code
+        d.neighbour_w[entry] = weight * w
+        d.neighbour_grad_x[entry] = weight * grad[0]
+        d.neighbour_grad_y[entry] = weight * grad[1]
+        d.neighbour_grad_z[entry] = weight * grad[2]
         sums.count += 1
         sums.density += weight * w
         sums.grad_sum += weight * grad
@@ -191,16 +199,22 @@ def candidate_run(d: ti.template(), env, centre, low, high, column):
 
 
 @ti.func
-def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batch, batched, sums):
-    """List the particles at the first ``batched`` sorted slots of ``batch`` (candidates within reach of
-    particle i at xi, i itself among them); returns ``sums`` with them added."""
+def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batch, batched, liquid: ti.template(),
+               sums):
+    """List the liquid particles (``liquid``) or the rigid boundary particles among the first ``batched`` sorted
+    slots of ``batch`` (candidates within reach of particle i at xi, i itself among them); returns ``sums``
+    with them added."""
     n = d.int_params[L.N_LIQUID]
     for b in range(batched):
         k = batch[b]
         j = d.sorted_ids[env, k]
-        if j != i:
-            weight = d.p_param[j, L.MASS] if j < n else rest * d.b_volume[ti.max(j - n, 0)]
-            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k], weight, j < n, sums)
+        if ti.static(liquid):
+            if j < n and j != i:
+                sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k], d.p_param[j, L.MASS],
+                                      True, sums)
+        elif j >= n:
+            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k],
+                                  rest * d.b_volume[j - n], False, sums)
     return sums
 
 
@@ -299,17 +313,19 @@ def lay_out_lists(d: ti.template(), env):
     """Place the env's neighbour lists one after another, each with the room its particle's last search
     needed (serial: one env per thread, like ``prefix_sum``). Lists past the arrays' end get no room: their
     particles overflow and the host enlarges the arrays."""
-    capacity = d.neighbours.shape[1]
+    capacity = d.neighbours.shape[0] // d.x.shape[0]
+    first = env * capacity  # the env's run of the one-dimensional lists
     total = 0
     for i in range(d.x.shape[1]):
-        d.list_start[env, i] = ti.min(total, capacity)
+        d.list_start[env, i] = first + ti.min(total, capacity)
         total += list_room(d.p_int[env, i, L.FOUND])
-    d.list_start[env, d.x.shape[1]] = ti.min(total, capacity)
+    d.list_start[env, d.x.shape[1]] = first + ti.min(total, capacity)
 
 
 @ti.func
-def gather_neighbours_and_density(d: ti.template(), env, i):
-    """Neighbour list, density and DFSPH factor of liquid particle i.
+def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
+    """Neighbour list, density and DFSPH factor of liquid particle i (its liquid neighbours first, then the
+    rigid boundary particles, then wall images); records how many neighbours it found.
 
     The domain walls are mirrors: every liquid particle within the support radius of a wall near i (i
     itself included) has an image across it, and across each pair and the triple of near walls at a corner.
@@ -326,6 +342,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
     start = d.list_start[env, i]
     room = d.list_start[env, i + 1] - start
     sums = NeighbourSums(count=0, found=0, density=0.0, grad_sum=vec3(0.0), grad_sq=0.0)
+    liquid_count = 0
     if d.active[env, i] != 0:
         xi = d.x[env, i]
         mi = d.p_param[i, L.MASS]
@@ -348,43 +365,55 @@ def gather_neighbours_and_density(d: ti.template(), env, i):
             for k in range(first, last):
                 batch[batched & (L.SEARCH_BATCH - 1)] = k
                 batched += ti.cast((xi - d.sorted_x[env, k]).norm_sqr() < h * h, ti.i32)
+        # Liquid neighbours first (the solves' loop over them has no branch), then rigid boundary particles.
         if batched < L.SEARCH_BATCH:  # a full batch may have had its first slot written over since
-            sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, sums)
+            sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, True, sums)
+            liquid_count = sums.count
+            sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, False, sums)
         else:
-            for column in range(9):
-                first, last = candidate_run(d, env, centre, low, high, column)
-                for k in range(first, last):
-                    if (xi - d.sorted_x[env, k]).norm_sqr() < h * h:
-                        batch[0] = k
-                        sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, 1, sums)
+            sums = list_one_by_one(d, env, i, xi, mi, rest, spline, start, room, centre, low, high, True, sums)
+            liquid_count = sums.count
+            sums = list_one_by_one(d, env, i, xi, mi, rest, spline, start, room, centre, low, high, False, sums)
         sides = wall_sides(d, xi)
         if sides.max() > 0:
-            direct = sums.count
-            for k in range(direct + 1):
-                j = i
-                if k < direct:
-                    j = d.neighbours[env, start + k]
-                if j < n:
-                    xj = d.x[env, j]
-                    mj = d.p_param[j, L.MASS]
-                    for mask in ti.static(range(1, 8)):
-                        code = 0
-                        for a in ti.static(range(3)):
-                            if ti.static(mask & (1 << a)):
-                                code += sides[a] * 3**a
-                                if sides[a] == 0:
-                                    code = -L.N_IMAGE_CODES  # this combination has a far wall: no image
-                        if code > 0:
-                            xm, _ = reflect(d, xj, vec3(0.0), code)
-                            rv = xi - xm
-                            if rv.norm_sqr() < h * h:
-                                sums = list_neighbour(d, env, spline, start, room, mi,
-                                                      image_base + j * L.N_IMAGE_CODES + code, rv, mj, True, sums)
-        d.p_work[env, i, L.DENSITY] = sums.density
+            for k in range(liquid_count + 1):
+                j = i if k == liquid_count else d.neighbours[start + k]
+                xj = d.x[env, j]
+                mj = d.p_param[j, L.MASS]
+                for mask in ti.static(range(1, 8)):
+                    code = 0
+                    for a in ti.static(range(3)):
+                        if ti.static(mask & (1 << a)):
+                            code += sides[a] * 3**a
+                            if sides[a] == 0:
+                                code = -L.N_IMAGE_CODES  # this combination has a far wall: no image
+                    if code > 0:
+                        xm, _ = reflect(d, xj, vec3(0.0), code)
+                        rv = xi - xm
+                        if rv.norm_sqr() < h * h:
+                            sums = list_neighbour(d, env, spline, start, room, mi,
+                                                  image_base + j * L.N_IMAGE_CODES + code, rv, mj, True, sums)
+        d.density[env, i] = sums.density
         denominator = sums.grad_sum.norm_sqr() + sums.grad_sq
         d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
     d.p_int[env, i, L.N_NEIGHBOURS] = sums.count
-    return sums.found
+    d.p_int[env, i, L.N_LIQUID_NEIGHBOURS] = liquid_count
+    d.p_int[env, i, L.FOUND] = sums.found
+
+
+@ti.func
+def list_one_by_one(d: ti.template(), env, i, xi, mi, rest, spline, start, room, centre, low, high,
+                    liquid: ti.template(), sums):
+    """``list_batch`` for a particle with more candidates in reach than a batch holds: each in turn."""
+    h = d.params[L.SUPPORT]
+    batch = ti.Vector([0] * L.SEARCH_BATCH, ti.i32)
+    for column in range(9):
+        first, last = candidate_run(d, env, centre, low, high, column)
+        for k in range(first, last):
+            if (xi - d.sorted_x[env, k]).norm_sqr() < h * h:
+                batch[0] = k
+                sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, 1, liquid, sums)
+    return sums
 
 
 # ---------------------------------------------------------------------- pressure solves
@@ -397,14 +426,17 @@ def compression_rate(d: ti.template(), env, i):
     vi = d.v[env, i]
     rate = 0.0
     start = d.list_start[env, i]
-    for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
-        code = d.neighbours[env, k]
+    liquid_end = start + d.p_int[env, i, L.N_LIQUID_NEIGHBOURS]
+    for k in range(start, liquid_end):
+        rate += (vi - d.v[env, d.neighbours[k]]).dot(neighbour_gradient(d, k))
+    for k in range(liquid_end, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[k]
         vj = vec3(0.0)
-        if code < n or code >= n + nb:
+        if code >= n + nb:
             vj = neighbour_velocity(d, env, code)
         else:
             vj = d.b_vec3[env, code - n, L.B_VEL]
-        rate += (vi - vj).dot(d.neighbour_grad[env, k])
+        rate += (vi - vj).dot(neighbour_gradient(d, k))
     return rate
 
 
@@ -419,7 +451,7 @@ def compression(d: ti.template(), env, i, dt, divergence: ti.template()):
         if d.p_int[env, i, L.N_NEIGHBOURS] >= L.MIN_DIVERGENCE_NEIGHBOURS:
             result = rate
     else:
-        result = d.p_work[env, i, L.DENSITY] + dt * rate - d.p_param[i, L.REST_DENSITY]
+        result = d.density[env, i] + dt * rate - d.p_param[i, L.REST_DENSITY]
     return result
 
 
@@ -433,16 +465,16 @@ def warm_stiffness(d: ti.template(), env, i, scale, divergence: ti.template()):
     every substep, and a resting tank trembled at 24 mm/s (measured)."""
     slot = L.DIVERGENCE_KAPPA if ti.static(divergence) else L.DENSITY_KAPPA
     warm = 0.0
-    if d.active[env, i] != 0 and \
-            d.p_work[env, i, L.DENSITY] >= L.WARM_START_MIN_DENSITY * d.p_param[i, L.REST_DENSITY]:
+    if d.active[env, i] != 0 and d.density[env, i] >= L.WARM_START_MIN_DENSITY * d.p_param[i, L.REST_DENSITY]:
         warm = scale * d.p_work[env, i, slot]
     d.p_work[env, i, slot] = warm
-    d.p_work[env, i, L.STIFFNESS] = warm
+    d.stiffness[env, i] = warm
 
 
 @ti.func
 def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
-    """This iteration's stiffness of particle i, added to the substep's total; returns its relative error.
+    """This iteration's stiffness of particle i, added to the substep's total; its relative error goes to
+    p_work's ERROR.
 
     The total carries over to warm-start the next substep, so a liquid at rest holds its hydrostatic pressure
     from substep to substep instead of rebuilding it. Iterations only add pressure where the liquid would
@@ -466,9 +498,19 @@ def solve_stiffness(d: ti.template(), env, i, dt, divergence: ti.template()):
             error = excess / rest
         error = ti.max(error, 0.0)
         stiffness = ti.max(stiffness, 0.0)
-    d.p_work[env, i, L.STIFFNESS] = stiffness
+    d.stiffness[env, i] = stiffness
     d.p_work[env, i, slot] = total + stiffness
-    return error
+    d.p_work[env, i, L.ERROR] = error
+
+
+@ti.func
+def solve_divergence_stiffness(d: ti.template(), env, i, dt, scale):
+    solve_stiffness(d, env, i, dt, True)
+
+
+@ti.func
+def solve_density_stiffness(d: ti.template(), env, i, dt, scale):
+    solve_stiffness(d, env, i, dt, False)
 
 
 @ti.func
@@ -478,27 +520,35 @@ def pressure_velocity_change(d: ti.template(), env, i, dt):
     one pass before any velocity moves."""
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
-    ki = d.p_work[env, i, L.STIFFNESS]
+    ki = d.stiffness[env, i]
     mi = d.p_param[i, L.MASS]
     dv = vec3(0.0)
     start = d.list_start[env, i]
-    for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
-        code = d.neighbours[env, k]
-        if code < n or code >= n + nb:
-            j = code if code < n else (code - n - nb) // L.N_IMAGE_CODES
-            kj = d.p_work[env, j, L.STIFFNESS]
-            dv -= dt * (ki + kj) * d.neighbour_grad[env, k]
+    liquid_end = start + d.p_int[env, i, L.N_LIQUID_NEIGHBOURS]
+    for k in range(start, liquid_end):
+        dv -= dt * (ki + d.stiffness[env, d.neighbours[k]]) * neighbour_gradient(d, k)
+    for k in range(liquid_end, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+        code = d.neighbours[k]
+        if code >= n + nb:  # a wall image pushes with its particle's stiffness
+            kj = d.stiffness[env, (code - n - nb) // L.N_IMAGE_CODES]
+            dv -= dt * (ki + kj) * neighbour_gradient(d, k)
         elif ki != 0.0:
             # A rigid boundary particle pushes with the particle's own stiffness only (k_b = 0, as
             # SPlisHSPlasH's DFSPH with Akinci boundaries).
             b = code - n
-            push = -dt * ki * d.neighbour_grad[env, k]
+            push = -dt * ki * neighbour_gradient(d, k)
             dv += push
             body = d.b_body[b]
             impulse = -mi * push
             d.body_impulse[env, body, L.LINEAR] += impulse
             d.body_impulse[env, body, L.ANGULAR] += d.b_vec3[env, b, L.B_ARM].cross(impulse)
     return dv
+
+
+@ti.func
+def apply_pressure(d: ti.template(), env, i, dt, scale):
+    if d.active[env, i] != 0:
+        d.v[env, i] += pressure_velocity_change(d, env, i, dt)
 
 
 # ---------------------------------------------------------------------- forces and motion
@@ -515,29 +565,42 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
     8 % with cohesion (measured; tests/test_sph.py)."""
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
-    h = d.params[L.SUPPORT]
     acc = vec3(d.params[L.GRAVITY_X], d.params[L.GRAVITY_Y], d.params[L.GRAVITY_Z])
     smoothing = vec3(0.0)
     if d.active[env, i] != 0:
         xi, vi = d.x[env, i], d.v[env, i]
-        nu_i = d.p_param[i, L.KIN_VISCOSITY]
-        rho_i = d.p_work[env, i, L.DENSITY]
-        cohesion = d.p_param[i, L.COHESION]
         start = d.list_start[env, i]
-        for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
-            code = d.neighbours[env, k]
-            if code < n or code >= n + nb:  # liquid and its wall images (a free-slip wall)
+        liquid_end = start + d.p_int[env, i, L.N_LIQUID_NEIGHBOURS]
+        for k in range(start, liquid_end):
+            j = d.neighbours[k]
+            pair_acc, pair_smoothing = viscous_pair(d, env, i, k, j, xi, vi, d.x[env, j], d.v[env, j])
+            acc += pair_acc
+            smoothing += pair_smoothing
+        for k in range(liquid_end, start + d.p_int[env, i, L.N_NEIGHBOURS]):
+            code = d.neighbours[k]
+            if code >= n + nb:  # a wall image (a free-slip wall); rigid boundary particles have no viscosity
                 j, xj, vj = neighbour_motion(d, env, code)
-                rv = xi - xj
-                inverse_density = 2.0 / (rho_i + d.p_work[env, j, L.DENSITY])
-                smoothing += d.p_param[j, L.MASS] * inverse_density * d.neighbour_w[env, k] * (vj - vi)
-                # The list holds m_j gradW: this is 2 (dim + 2) nu V_j (v_ij . r_ij) / (r^2 + 0.01 h^2) gradW.
-                nu = 0.5 * (nu_i + d.p_param[j, L.KIN_VISCOSITY])
-                acc += (10.0 * nu * inverse_density * (vi - vj).dot(rv) / (rv.norm_sqr() + 0.01 * h * h)
-                        * d.neighbour_grad[env, k])
-        if cohesion > 0.0:  # a loop of its own: inside this one it cost a liquid without cohesion 5 % (measured)
-            acc += cohesion_acceleration(d, env, i)
+                pair_acc, pair_smoothing = viscous_pair(d, env, i, k, j, xi, vi, xj, vj)
+                acc += pair_acc
+                smoothing += pair_smoothing
+        if d.p_param[i, L.COHESION] > 0.0:  # a loop of its own: inside this one it cost a liquid without
+            acc += cohesion_acceleration(d, env, i)  # cohesion 5 % (measured)
     return dt * acc + d.params[L.XSPH] * smoothing
+
+
+@ti.func
+def viscous_pair(d: ti.template(), env, i, k, j, xi, vi, xj, vj):
+    """Particle i's viscous acceleration (m/s^2) and XSPH smoothing (m/s) from list entry k: liquid particle j
+    or its image, at xj moving at vj."""
+    h = d.params[L.SUPPORT]
+    rv = xi - xj
+    inverse_density = 2.0 / (d.density[env, i] + d.density[env, j])
+    smoothing = inverse_density * d.neighbour_w[k] * (vj - vi)
+    # The list holds m_j gradW: this is 2 (dim + 2) nu V_j (v_ij . r_ij) / (r^2 + 0.01 h^2) gradW.
+    nu = 0.5 * (d.p_param[i, L.KIN_VISCOSITY] + d.p_param[j, L.KIN_VISCOSITY])
+    acc = (10.0 * nu * inverse_density * (vi - vj).dot(rv) / (rv.norm_sqr() + 0.01 * h * h)
+           * neighbour_gradient(d, k))
+    return acc, smoothing
 
 
 @ti.func
@@ -552,20 +615,28 @@ def cohesion_acceleration(d: ti.template(), env, i):
     xi = d.x[env, i]
     cohesion_i = d.p_param[i, L.COHESION]
     rest_i = d.p_param[i, L.REST_DENSITY]
-    rho_i = d.p_work[env, i, L.DENSITY]
+    rho_i = d.density[env, i]
     acc = vec3(0.0)
     start = d.list_start[env, i]
     for k in range(start, start + d.p_int[env, i, L.N_NEIGHBOURS]):
-        code = d.neighbours[env, k]
+        code = d.neighbours[k]
         if code < n or code >= n + nb:
             j, xj, _ = neighbour_motion(d, env, code)
             rv = xi - xj
             r = rv.norm()
             if r > 1e-9 * h:
                 cohesion = ti.sqrt(cohesion_i * d.p_param[j, L.COHESION])
-                density_factor = (rest_i + d.p_param[j, L.REST_DENSITY]) / (rho_i + d.p_work[env, j, L.DENSITY])
+                density_factor = (rest_i + d.p_param[j, L.REST_DENSITY]) / (rho_i + d.density[env, j])
                 acc -= (cohesion * d.p_param[j, L.MASS] * density_factor * akinci_cohesion(h, r) / r) * rv
     return acc
+
+
+@ti.func
+def forces_and_warm_density(d: ti.template(), env, i, dt, scale):
+    """The velocity change of the non-pressure forces and the density solve's warm-start pressure, in p_vec3
+    (the pass reads velocities, so they change in a pass after it)."""
+    if d.active[env, i] != 0:
+        d.p_vec3[env, i, L.DV] = non_pressure_velocity_change(d, env, i, dt) + pressure_velocity_change(d, env, i, dt)
 
 
 @ti.func
