@@ -53,7 +53,7 @@ def _largest_over_envs(d: ti.template(), slot: ti.template()):
 def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
                  x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), density: nd(None, 2), stiffness: nd(None, 2),
                  p_work: nd(None, 3), p_vec3: nd(vec3, 3), b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
-                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 2), sorted_x: nd(vec3, 2), list_start: nd(ti.i32, 2),
+                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 1), sorted_x: nd(vec3, 1), list_start: nd(ti.i32, 2),
                  neighbours: nd(ti.i32, 1), neighbour_w: nd(None, 1), neighbour_grad_x: nd(None, 1),
                  neighbour_grad_y: nd(None, 1), neighbour_grad_z: nd(None, 1),
                  body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),

@@ -14,8 +14,9 @@ nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per en
                      error; p_vec3 (B, n, N_P_VEC3): velocity change of the non-pressure forces and warm start
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
     search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found, liquid
-                     neighbour count; cells (B, C, 2) i32: count and start; sorted_ids (B, n + nb) i32 and
-                     sorted_x (B, n + nb) vec3: particles in cell order
+                     neighbour count; cells (B, C, 2) i32: count and start; sorted_ids (B (n + nb)) i32 and
+                     sorted_x (B (n + nb)) vec3: particles in cell order, each env's after the last's (cells'
+                     starts count from the first env's, so the search's loops index them by their counter)
     neighbour lists  one-dimensional, all envs' packed one after another (E entries an env): particle i of env
                      b has entries list_start[b, i] to list_start[b, i + 1] (its first N_NEIGHBOURS used), its
                      N_LIQUID_NEIGHBOURS liquid neighbours first, then rigid boundary particles and wall images.

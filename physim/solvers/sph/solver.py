@@ -132,8 +132,8 @@ class SPHSolver(ParticleStore):
             p_vec3=ti.ndarray(vec3, (batch, max(n, 1), L.N_P_VEC3)),
             b_vec3=ti.ndarray(vec3, (batch, nb_alloc, L.N_B_VEC3)),
             p_int=ti.ndarray(ti.i32, (batch, max(n, 1) + nb, L.N_P_INT)),
-            cells=ti.ndarray(ti.i32, (batch, n_cells, 2)), sorted_ids=ti.ndarray(ti.i32, (batch, max(n, 1) + nb)),
-            sorted_x=ti.ndarray(vec3, (batch, max(n, 1) + nb)),
+            cells=ti.ndarray(ti.i32, (batch, n_cells, 2)), sorted_ids=ti.ndarray(ti.i32, batch * (max(n, 1) + nb)),
+            sorted_x=ti.ndarray(vec3, batch * (max(n, 1) + nb)),
             **self._neighbour_lists(),
             body_impulse=ti.ndarray(vec3, (batch, n_rigid, 2)), stats=ti.ndarray(scalar, (batch, L.N_STATS)),
             flag=ti.ndarray(ti.i32, (1,)))

@@ -207,13 +207,13 @@ def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batc
     n = d.int_params[L.N_LIQUID]
     for b in range(batched):
         k = batch[b]
-        j = d.sorted_ids[env, k]
+        j = d.sorted_ids[k]
         if ti.static(liquid):
             if j < n and j != i:
-                sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k], d.p_param[j, L.MASS],
+                sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[k], d.p_param[j, L.MASS],
                                       True, sums)
         elif j >= n:
-            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[env, k],
+            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[k],
                                   rest * d.b_volume[j - n], False, sums)
     return sums
 
@@ -283,8 +283,9 @@ def bin_particle(d: ti.template(), env, p):
 
 @ti.func
 def prefix_sum(d: ti.template(), env):
-    """Exclusive prefix sum of the cell counts of one env (serial: one env per thread)."""
-    total = 0
+    """Exclusive prefix sum of the cell counts of one env (serial: one env per thread), from the env's first slot
+    of the sorted arrays."""
+    total = env * d.p_int.shape[1]
     for c in range(d.cells.shape[1]):
         d.cells[env, c, L.START] = total
         total += d.cells[env, c, L.COUNT]
@@ -297,9 +298,9 @@ def scatter(d: ti.template(), env, p):
     cell = d.p_int[env, p, L.CELL]
     if cell != L.OUTSIDE:
         slot = d.cells[env, cell, L.START] + d.p_int[env, p, L.RANK]
-        d.sorted_ids[env, slot] = p
+        d.sorted_ids[slot] = p
         n = d.int_params[L.N_LIQUID]
-        d.sorted_x[env, slot] = d.x[env, p] if p < n else d.b_vec3[env, p - n, L.B_POS]
+        d.sorted_x[slot] = d.x[env, p] if p < n else d.b_vec3[env, p - n, L.B_POS]
 
 
 @ti.func
@@ -364,7 +365,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
             first, last = candidate_run(d, env, centre, low, high, column)
             for k in range(first, last):
                 batch[batched & (L.SEARCH_BATCH - 1)] = k
-                batched += ti.cast((xi - d.sorted_x[env, k]).norm_sqr() < h * h, ti.i32)
+                batched += ti.cast((xi - d.sorted_x[k]).norm_sqr() < h * h, ti.i32)
         # Liquid neighbours first (the solves' loop over them has no branch), then rigid boundary particles.
         if batched < L.SEARCH_BATCH:  # a full batch may have had its first slot written over since
             sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, batched, True, sums)
@@ -410,7 +411,7 @@ def list_one_by_one(d: ti.template(), env, i, xi, mi, rest, spline, start, room,
     for column in range(9):
         first, last = candidate_run(d, env, centre, low, high, column)
         for k in range(first, last):
-            if (xi - d.sorted_x[env, k]).norm_sqr() < h * h:
+            if (xi - d.sorted_x[k]).norm_sqr() < h * h:
                 batch[0] = k
                 sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, 1, liquid, sums)
     return sums
