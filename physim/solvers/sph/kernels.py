@@ -71,20 +71,25 @@ def _reduction_chunk() -> int:
     """How many particles one thread tallies before adding into an env's sum: on the CPU a float atomic on one
     address from every thread is a contended compare-and-swap loop (one per particle cost a solve iteration a
     fifth of its time, measured), while a GPU's atomics are cheap and its threads need the parallelism."""
-    return 1 if impl.current_cfg().arch in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal) else 256
+    return 1 if _on_gpu() else 256
+
+
+def _on_gpu() -> bool:
+    return impl.current_cfg().arch in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal)
 
 
 def _particles_outermost() -> bool:
     """Whether a pass over the neighbour lists loops over particles outermost and over envs inside it: on the
-    CPU, where LLVM then vectorizes the loop over a list (under ti.ndrange, whose flat index it must divide
-    back into env and particle, it did not: the pressure pass took 1.3-1.4x as long, measured); a GPU needs the
+    CPU, where LLVM then compiles the loop over a list well (under ti.ndrange, whose flat index it must divide
+    back into env and particle, the pressure pass took 1.3-1.4x as long, measured); a GPU needs the
     parallelism of every (env, particle) pair."""
-    return impl.current_cfg().arch not in (ti.cuda, ti.amdgpu, ti.vulkan, ti.metal)
+    return not _on_gpu()
 
 
 @ti.func
 def _each_particle(d: ti.template(), visit: ti.template(), dt, scale):
-    """visit(d, env, i, dt, scale) for every particle of every env, in parallel (a loop over the lists)."""
+    """visit(d, env, i, dt, scale) for every particle of every env, in parallel (a pass over the lists; each
+    visit takes the stage's substep length and warm-start scale, and uses what it needs)."""
     if ti.static(_particles_outermost()):
         for i in range(d.x.shape[1]):
             for env in range(d.x.shape[0]):

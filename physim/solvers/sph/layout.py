@@ -25,11 +25,12 @@ nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per en
                      mass (m_j, or rho0_i V_b for a boundary particle), kg/m^3; neighbour_grad_x, _y, _z (B E):
                      the kernel gradient so weighted, kg/m^4, kept for the solves' iterations (positions do not
                      change within a substep).
-                     Why this shape: LLVM vectorizes a loop over a list only where the arrays it streams are
-                     indexed by the loop counter itself (a 2-D index env * E + k is an i32 sum it cannot prove
-                     does not wrap) and hold one scalar each, and where the loop has no branch; the quantities
-                     read per neighbour (density, stiffness) are arrays of their own for the same reason (a
-                     slot of a (B, n, k) array made the pressure pass 1.5x slower). Against (B, E) vec3 lists
+                     Why this shape: LLVM compiles a loop over a list well (its counter widened, each array's
+                     address stepped along, no index arithmetic per entry) only where the arrays it streams
+                     are indexed by the loop counter itself (a 2-D index env * E + k is an i32 sum it cannot
+                     prove does not wrap) and hold one scalar each, and where the loop has no branch; the
+                     quantities read per neighbour (density, stiffness) are arrays of their own for the same
+                     reason (a slot of a (B, n, k) array made the pressure pass 1.5x slower). Against (B, E) vec3 lists
                      with mixed entries, on the 64k-particle cube (A/B, 2-core CPU): the solves' passes 1.7-2.2x
                      faster, the forces pass 1.55x, a substep 126 -> 95 ms.
     coupling work    body_impulse (B, nr, 2) vec3: linear impulse N s and angular impulse N m s the liquid
