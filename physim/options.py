@@ -294,7 +294,8 @@ class SPHOptions:
 class PBDOptions:
     """The XPBD particle solver's domain, particle size and time stepping (cloth, granular, soft bodies).
 
-    lower_bound, upper_bound: the domain's walls, m. Particles may start touching them and never cross them.
+    lower_bound, upper_bound: the domain's walls, m. Particles may start touching them and never cross them;
+        the walls rub with each body's own friction coefficient (they have none of their own).
     particle_size: particle diameter, m: the spacing granular and soft bodies are sampled at, and the
         distance colliding particles keep (a cloth's thickness against itself and other particles). A cloth's
         particles are its mesh vertices; they meet rigid bodies at ``particle_size / 2`` from their surface.

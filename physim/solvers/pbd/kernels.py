@@ -16,7 +16,7 @@ than many iterations of one step for the same work.
                    vertices off it by barycentric weights, with friction (only when the scene has such points)
     finish         tethers pull free cloth particles back within their rest geodesic distance of the pins
                    (long-range attachments); rigid geoms and the domain walls push particles out (with
-                   friction against the geom's surface velocity); the momentum taken goes to the rigid
+                   friction, against a geom's surface velocity); the momentum taken goes to the rigid
                    solver's impulse accumulator; v = (x - x_prev) / dt
 
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
@@ -34,6 +34,18 @@ from physim.utils.tmath import is_finite, quat_to_matrix
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
 PI = 3.141592653589793
 nd = L.nd
+
+
+@ti.func
+def _friction(relative, normal, limit):
+    """Position-based Coulomb friction (Macklin et al. 2014): the tangential part of a contact's relative motion
+    over the substep (m) that the contact takes back: all of it while it is under ``limit`` (mu times the
+    contact's depth: static), else ``limit`` of it (kinetic)."""
+    tangential = relative - relative.dot(normal) * normal
+    slide = tangential.norm()
+    if slide > limit:
+        tangential *= limit / slide
+    return tangential
 
 
 @ti.func
@@ -188,11 +200,8 @@ def _pair_correction(p_scalar: ti.template(), p_int: ti.template(), body_scalar:
         # Friction: the relative tangential motion this substep, cancelled while it is under mu * depth
         # (static), else shortened by mu * depth (kinetic).
         relative = (x[env, i] - x_prev[env, i]) - (x[env, j] - x_prev[env, j])
-        tangential = relative - relative.dot(normal) * normal
-        slide = tangential.norm()
         limit = ti.max(body_scalar[body_i, L.FRICTION], body_scalar[body_j, L.FRICTION]) * depth
-        if slide > limit:
-            tangential *= limit / slide
+        tangential = _friction(relative, normal, limit)
         scale = 1.0 / ti.max(contact_count[env, i], contact_count[env, j])
         correction = scale * wi / (wi + wj) * (depth * normal - tangential)
     return touching, correction
@@ -347,13 +356,9 @@ def rigid_points_vs_triangles(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_
                                     surface_velocity = body_vec3[env, body, R.LIN_VEL] + \
                                         body_vec3[env, body, R.ANG_VEL].cross(arm)
                                     moved = weights[0] * (xa - pa) + weights[1] * (xb - pb) + weights[2] * (xc - pc)
-                                    relative = moved - dt * surface_velocity
-                                    tangential = relative - relative.dot(normal) * normal
-                                    slide = tangential.norm()
                                     friction = ti.max(body_scalar[p_int[corner[0], L.BODY], L.FRICTION],
                                                       geom_model_scalar[geom, R.FRICTION])
-                                    if slide > friction * depth:
-                                        tangential *= friction * depth / slide
+                                    tangential = _friction(moved - dt * surface_velocity, normal, friction * depth)
                                     correction = -side * depth * normal - tangential
                                     given = vec3(0.0)
                                     for m in ti.static(range(3)):
@@ -420,24 +425,33 @@ def finish_substep(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: nd(
                     speed_off = ((position - x_prev[env, i]) / dt - surface_velocity).dot(normal)  # before the push
                     stop = -(depth / dt + ti.min(speed_off, 0.0)) * normal
                     inelastic += stop
-                    relative = pushed - x_prev[env, i] - dt * surface_velocity
-                    tangential = relative - relative.dot(normal) * normal
-                    slide = tangential.norm()
                     limit = ti.max(friction, geom_model_scalar[geom, R.FRICTION]) * depth
-                    if slide > limit:
-                        tangential *= limit / slide
-                    pushed -= tangential
+                    pushed -= _friction(pushed - x_prev[env, i] - dt * surface_velocity, normal, limit)
                     if body_moves[body] != R.MOVES_STATIC:
                         # The particle's momentum change, m ((pushed - position) / dt + stop), taken from the body.
                         given = mass * ((position - pushed) / dt - stop)
                         impulse[env, body, L.LINEAR] += given
                         impulse[env, body, L.ANGULAR] += arm.cross(given)
                     position = pushed
-            position = ti.min(ti.max(position, lower), upper)
+            position = _stop_at_walls(position, x_prev[env, i], lower, upper, friction)
             x[env, i] = position
             v[env, i] = (position - x_prev[env, i]) / dt + inelastic
         else:
             v[env, i] = (position - x_prev[env, i]) / dt
+
+
+@ti.func
+def _stop_at_walls(position, previous, lower, upper, friction):
+    """A particle's position kept within the domain's walls (its centre on a wall at most), with Coulomb friction
+    against the walls, which have no coefficient of their own: the particle's body's holds (a contact takes the
+    larger of its two sides'). On a frictionless wall, grains on the floor spread flat and a sliding block never
+    stops."""
+    inside = ti.min(ti.max(position, lower), upper)
+    push = inside - position
+    depth = push.norm()
+    if depth > 0.0:
+        inside = ti.min(ti.max(inside - _friction(inside - previous, push / depth, friction * depth), lower), upper)
+    return inside
 
 
 @ti.kernel
