@@ -4,6 +4,7 @@ rigid body with its momentum, follows a rigid body it is attached to; a soft bod
 parameters are named."""
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -569,6 +570,14 @@ def test_parameter_validation_names_the_field(tmp_path_factory):
         ps.materials.PBD.Cloth(stretch_compliance=float("nan"))
     with pytest.raises(InvalidValueError, match=r"Particle\.friction"):
         ps.materials.PBD.Particle(friction=-0.1)
+    # A value written when bending_compliance was a per-constraint compliance in m/N (default 1e-4) would make a
+    # cloth stiffer than steel sheet: it is flagged, while fabrics and the rigid limit (0) are not.
+    with pytest.warns(UserWarning, match=r"Cloth\.bending_compliance=0\.0001 .* D of 1e\+04 N m"):
+        ps.materials.PBD.Cloth(bending_compliance=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for compliance in (0.0, 1e2, 1e4, 1e6):
+            ps.materials.PBD.Cloth(bending_compliance=compliance)
     with pytest.raises(InvalidValueError, match=r"PBDOptions\.particle_size"):
         ps.options.PBDOptions(particle_size=0.0)
     with pytest.raises(InvalidValueError, match=r"PBDOptions\.substeps"):

@@ -8,6 +8,7 @@ particle's velocity decays as ``exp(-damping t)`` (0 by default: nothing hidden 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from physim.scene.materials import Material
@@ -15,6 +16,9 @@ from physim.utils import validate as v
 
 # Body kinds as the solver sees them.
 CLOTH, PARTICLE, ELASTIC = range(3)
+# A cloth's bending_compliance below this (a bending stiffness above 100 N m) is no cloth: most likely a value
+# written when the parameter was a per-constraint compliance in m/N. Warned about.
+STIFFEST_CLOTH_COMPLIANCE = 1e-2
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,14 @@ class Cloth(PBDMaterial):
         object.__setattr__(self, "rho", v.positive(owner, "rho", self.rho))
         for name in ("stretch_compliance", "bending_compliance"):
             object.__setattr__(self, name, v.finite_scalar(owner, name, getattr(self, name), low=0.0))
+        if 0.0 < self.bending_compliance < STIFFEST_CLOTH_COMPLIANCE:
+            # Until 2026-12-06 this was each bending constraint's compliance in m/N (default 1e-4); the same
+            # number as 1/D makes a cloth far stiffer than steel sheet, silently.
+            warnings.warn(f"{owner}.bending_compliance={self.bending_compliance!r} is 1/D in 1/(N m): a bending "
+                          f"stiffness D of {1.0 / self.bending_compliance:.3g} N m, stiffer than 1 mm steel sheet "
+                          "(about 17 N m). Fabrics are 1e4 to 1e6 (D = 1e-4 to 1e-6 N m); a value written for the "
+                          "old per-constraint compliance in m/N (default 1e-4) needs changing", UserWarning,
+                          stacklevel=4)
         for name in ("self_collision", "tethers"):
             if not isinstance(getattr(self, name), bool):
                 raise v.InvalidValueError(f"{owner}.{name}: must be True or False, got {getattr(self, name)!r}")

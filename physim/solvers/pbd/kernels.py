@@ -197,8 +197,6 @@ def _pair_correction(p_scalar: ti.template(), p_int: ti.template(), body_scalar:
         wj = _inverse_mass(p_scalar, pin_body, env, j)
         normal = offset / distance
         depth = target - distance
-        # Friction: the relative tangential motion this substep, cancelled while it is under mu * depth
-        # (static), else shortened by mu * depth (kinetic).
         relative = (x[env, i] - x_prev[env, i]) - (x[env, j] - x_prev[env, j])
         limit = ti.max(body_scalar[body_i, L.FRICTION], body_scalar[body_j, L.FRICTION]) * depth
         tangential = _friction(relative, normal, limit)
@@ -249,7 +247,7 @@ def particle_contacts(p_scalar: nd(None, 2), p_int: nd(ti.i32, 2), body_scalar: 
     the pairs together would push it too far. Each pair is scaled by one over the larger of its two particles'
     contact counts, the same for both, so the pair's two corrections stay equal and opposite in momentum
     (mass times displacement) and contacts move no centre of mass. Averaging each particle's corrections over
-    its own count (Macklin et al. 2014) does not: a folded cloth lying on a frictionless floor then pushed
+    its own count (Macklin et al. 2014) does not: a folded cloth lying on the then frictionless floor pushed
     itself along at 0.35 m/s^2, and drifted at 2 cm/s floating weightless (measured). The counts take a
     search of their own, which records the contacts, so the corrections revisit only those."""
     diameter = 2.0 * params[L.RADIUS]
