@@ -420,11 +420,11 @@ def test_neighbour_lists_grow_to_fit_and_drop_no_pair():
 
 
 def test_the_search_lists_exactly_the_pairs_in_reach_however_many():
-    """The search gathers a particle's candidates in reach in a batch of SEARCH_BATCH and takes them one by
-    one where more are in reach. At 3.1 particle sizes of support the sampled block sums to rest density in
-    its bulk; shaken by up to a fifth of a particle size, its particles have from about 25 to 130 neighbours,
-    on both sides of a batch and some exactly a full batch with themselves. Each particle lists exactly the
-    particles a brute-force search finds in reach, each once."""
+    """The search gathers a particle's candidates in reach in a batch of SEARCH_BATCH and, where more are in
+    reach, gathers them again a batch at a time. At 3.1 particle sizes of support the sampled block sums to
+    rest density in its bulk; shaken by up to a fifth of a particle size, its particles have from about 25 to
+    130 neighbours, on both sides of a batch and some exactly a full batch with themselves. Each particle lists
+    exactly the particles a brute-force search finds in reach, each once."""
     from scipy.spatial import cKDTree
 
     support_ratio = 3.1  # off the lattice's distances (3 sizes is one), where rounding would pick the side
