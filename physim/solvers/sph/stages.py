@@ -102,18 +102,25 @@ def wall_sides(d: ti.template(), xp):
 
 
 @ti.func
-def reflect(d: ti.template(), xp, vp, code):
-    """Position and velocity of the image of a particle at xp moving at vp across the walls of ``code``
-    (a base-3 digit per axis, as ``wall_sides``): mirrored position, normal velocity reversed."""
+def mirror(d: ti.template(), code):
+    """The reflection across the walls of ``code`` (a base-3 digit per axis, as ``wall_sides``) as
+    x -> sign * x + offset: sign -1 on each reflected axis, offset twice that wall's coordinate (m)."""
+    sign, offset = vec3(1.0), vec3(0.0)
     for a in ti.static(range(3)):
         side = (code // (3**a)) % 3
         if side == 1:
-            xp[a] = 2.0 * d.params[L.LOWER_X + a] - xp[a]
-            vp[a] = -vp[a]
+            sign[a], offset[a] = -1.0, 2.0 * d.params[L.LOWER_X + a]
         elif side == 2:
-            xp[a] = 2.0 * d.params[L.UPPER_X + a] - xp[a]
-            vp[a] = -vp[a]
-    return xp, vp
+            sign[a], offset[a] = -1.0, 2.0 * d.params[L.UPPER_X + a]
+    return sign, offset
+
+
+@ti.func
+def reflect(d: ti.template(), xp, vp, code):
+    """Position and velocity of the image of a particle at xp moving at vp across the walls of ``code``:
+    mirrored position, normal velocity reversed."""
+    sign, offset = mirror(d, code)
+    return sign * xp + offset, sign * vp
 
 
 @ti.func
@@ -383,9 +390,9 @@ def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
         sides = wall_sides(d, xi)
         if sides.max() > 0:
             # The images to look for: one per combination of near walls (one near a wall, three along an edge,
-            # seven in a corner), each a mirror x -> sign * x + offset. Listed once per particle, so the loop
-            # over neighbours holds one copy of the listing, not one per combination (seven copies made the
-            # search kernel load from the offline cache 0.35 s slower, measured).
+            # seven in a corner), each its mirror. Worked out once per particle, so the loop over neighbours
+            # holds one copy of the listing, not one per combination (seven copies made the search kernel load
+            # from the offline cache 0.35 s slower, measured).
             n_images = 0
             codes = ti.Vector([0] * 7, ti.i32)
             signs = ti.Matrix.zero(float, 7, 3)
@@ -398,21 +405,19 @@ def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
                         if sides[a] == 0:
                             code = -L.N_IMAGE_CODES  # this combination has a far wall: no image
                 if code > 0:
+                    sign, offset = mirror(d, code)
                     codes[n_images] = code
                     for a in ti.static(range(3)):
-                        signs[n_images, a] = 1.0
-                        if ti.static(mask & (1 << a)):
-                            wall = d.params[L.LOWER_X + a] if sides[a] == 1 else d.params[L.UPPER_X + a]
-                            signs[n_images, a] = -1.0
-                            offsets[n_images, a] = 2.0 * wall
+                        signs[n_images, a], offsets[n_images, a] = sign[a], offset[a]
                     n_images += 1
             for k in range(liquid_count + 1):
                 j = i if k == liquid_count else d.neighbours[start + k]
                 xj = d.x[env, j]
                 mj = d.p_param[j, L.MASS]
                 for image in range(n_images):
-                    xm = vec3(signs[image, 0] * xj[0] + offsets[image, 0], signs[image, 1] * xj[1] + offsets[image, 1],
-                              signs[image, 2] * xj[2] + offsets[image, 2])
+                    xm = vec3(0.0)
+                    for a in ti.static(range(3)):
+                        xm[a] = signs[image, a] * xj[a] + offsets[image, a]
                     rv = xi - xm
                     if rv.norm_sqr() < h * h:
                         sums = list_neighbour(d, env, spline, start, room, mi,
