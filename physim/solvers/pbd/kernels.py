@@ -22,6 +22,8 @@ than many iterations of one step for the same work.
 Particles are spheres of radius ``PBDOptions.particle_size / 2``. Every loop runs over (env, item).
 """
 
+import math
+
 import taichi as ti
 
 from physim.solvers.pbd import layout as L  # noqa: N812 - read as a namespace of slot names
@@ -32,7 +34,6 @@ from physim.solvers.rigid_colliders import RigidGeoms
 from physim.utils.tmath import is_finite, quat_to_matrix
 
 vec3, vec4, mat3 = ti.math.vec3, ti.math.vec4, ti.math.mat3
-PI = 3.141592653589793
 nd = L.nd
 
 
@@ -154,10 +155,10 @@ def _project_hinge(con_int: ti.template(), con_scalar: ti.template(), p_scalar: 
             # The angle's error, wrapped to (-pi, pi]: a hinge folded through flat-and-over has turned the
             # short way round.
             error = theta - con_scalar[c, L.REST]
-            if error > PI:
-                error -= 2.0 * PI
-            elif error < -PI:
-                error += 2.0 * PI
+            if error > math.pi:
+                error -= 2.0 * math.pi
+            elif error < -math.pi:
+                error += 2.0 * math.pi
             dlam = (-error - alpha * lam[env, c]) / (weight + alpha)
             lam[env, c] += dlam
             x[env, i0] += w0 * dlam * g0

@@ -30,13 +30,14 @@ The stiffness of a particle is ``kappa_i / rho_i`` of the paper; both solves cha
 ``-dt k_i rho0 V_b gradW_ib`` over rigid boundary particles.
 """
 
+import math
+
 import taichi as ti
 
 from physim.solvers.sph import layout as L  # noqa: N812
 from physim.utils.tmath import is_finite
 
 vec3 = ti.math.vec3
-PI = 3.141592653589793
 
 
 # ---------------------------------------------------------------------- kernels
@@ -82,7 +83,7 @@ class CubicSpline:
 @ti.func
 def cubic_spline(d: ti.template()):
     h = d.params[L.SUPPORT]
-    return CubicSpline(support=h, inv_support=1.0 / h, norm=d.params[L.KERNEL_SCALE] * 8.0 / (PI * h * h * h))
+    return CubicSpline(support=h, inv_support=1.0 / h, norm=d.params[L.KERNEL_SCALE] * 8.0 / (math.pi * h * h * h))
 
 
 @ti.func
@@ -674,7 +675,7 @@ def forces_and_warm_density(d: ti.template(), env, i, dt, scale):
 @ti.func
 def akinci_cohesion(h, r):
     """The cohesion spline C(r) of Akinci et al. 2013, 1/m^3."""
-    c = 32.0 / (PI * h**9)
+    c = 32.0 / (math.pi * h**9)
     value = 0.0
     if 2.0 * r > h and r <= h:
         value = c * (h - r) ** 3 * r**3
