@@ -12,7 +12,8 @@ runs in Genesis (``benchmarks/peers/genesis_pbd.py``) in a subprocess, and the r
 SPH rows (``layouts.sph_layout``; Genesis's DFSPH on the same scene where its venv is there):
 ``sph_dam_break_50k`` and ``sph_dam_break_300k``, DFSPH dam breaks; ``sph_block_64k``, PEERS.md's row (a 0.4 m
 cube of 64,000 particles, dt 4 ms, 10 substeps) landing on the floor. Particle-steps/s and particle-substeps/s
-from t = 0.1 s.
+over the same steps from t = 0.1 s run eight times (the state restored before each), four times before the peer
+and four after it (``sph_row`` says why), with each window's figure beside the total.
 """
 
 from __future__ import annotations
@@ -117,9 +118,16 @@ def genesis_pbd_cloth(steps: int) -> dict:
     return json.loads(lines[-1])
 
 
-def sph_row(kind: str, cells: int, steps: int, peers: bool = True) -> dict:
+def sph_row(kind: str, cells: int, steps: int, peers: bool = True, windows: int = 8) -> dict:
     """An SPH (DFSPH) row of ``layouts.sph_layout``: steady-state particle-steps/s and particle-substeps/s over
-    ``steps`` steps from t = 0.1 s, the mean solver iterations per substep, build and first-step times."""
+    ``windows`` runs of the same ``steps`` steps from t = 0.1 s (the state restored before each), half of them
+    before the peer's run and half after it, so that both engines are timed across the same stretch of the
+    host's load; the mean solver iterations per substep, build and first-step times.
+
+    Why windows: on the shared 2-core machines one engine's speed moves by a third from one minute to the
+    next. One window of physim's (5 steps of the cube, about 5 s) against Genesis's same 5 steps (about 45 s)
+    put the ratio anywhere from 7.6 to 11.5x in six runs of one day; physim's windows, as long in all as the
+    peer's run and taken on both sides of it, are timed under the same conditions as the peer's."""
     import physim as ps
 
     layout = lay.sph_layout(kind, cells)
@@ -139,25 +147,36 @@ def sph_row(kind: str, cells: int, steps: int, peers: bool = True) -> dict:
     while scene.t < 0.1 - 1e-9:
         scene.step()
     solver = scene._particle_solvers["SPH"]
-    iterations = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        scene.step()
-        iterations.append(solver.last_iterations)
-    water.get_particles_pos()
-    elapsed = time.perf_counter() - start
+    at_start = scene.get_state()
+    iterations, elapsed = [], []
+
+    def window() -> None:
+        scene.set_state(at_start)
+        start = time.perf_counter()
+        for _ in range(steps):
+            scene.step()
+            iterations.append(solver.last_iterations)
+        water.get_particles_pos()
+        elapsed.append(time.perf_counter() - start)
+
+    for _ in range(windows // 2):
+        window()
+    genesis = genesis_sph(kind, cells, steps) if peers else None
+    for _ in range(windows - windows // 2):
+        window()
     n = water.n_particles
-    row = dict(n_particles=n, substeps_per_step=substeps, steps=steps,
-               particle_steps_per_s=round(n * steps / elapsed),
-               particle_substeps_per_s=round(n * substeps * steps / elapsed),
-               ms_per_substep=round(1e3 * elapsed / (substeps * steps), 2),
+    total = sum(elapsed)
+    row = dict(n_particles=n, substeps_per_step=substeps, steps=steps, windows=windows,
+               particle_steps_per_s=round(n * steps * windows / total),
+               particle_substeps_per_s=round(n * substeps * steps * windows / total),
+               window_particle_substeps_per_s=[round(n * substeps * steps / t) for t in elapsed],
+               ms_per_substep=round(1e3 * total / (substeps * steps * windows), 2),
                mean_iterations_divergence_density=[round(float(x), 1) for x in np.mean(iterations, axis=0)],
                build_s=round(build_s, 3), first_step_s=round(first_step_s, 3))
-    if peers:
-        row["genesis"] = genesis_sph(kind, cells, steps)
-        if "particle_substeps_per_s" in row["genesis"]:
-            row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / row["genesis"]["particle_substeps_per_s"],
-                                            2)
+    if genesis is not None:
+        row["genesis"] = genesis
+        if "particle_substeps_per_s" in genesis:
+            row["ratio_to_genesis"] = round(row["particle_substeps_per_s"] / genesis["particle_substeps_per_s"], 2)
     return row
 
 
