@@ -86,6 +86,18 @@ def _particles_outermost() -> bool:
     return not _on_gpu()
 
 
+def _search_group() -> int:
+    """How many liquid particles of a cell share one pass over their candidates in the search: on the CPU
+    ``L.SEARCH_GROUP``; on a GPU a thread per particle (its threads need the parallelism, and each thread's
+    batches would take its local memory)."""
+    return 1 if _on_gpu() else L.SEARCH_GROUP
+
+
+@ti.func
+def _gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
+    S.gather_neighbours_and_density(d, env, i, ti.static(_search_group()))
+
+
 @ti.func
 def _each_particle(d: ti.template(), visit: ti.template(), dt, scale):
     """visit(d, env, i, dt, scale) for every particle of every env, in parallel (a pass over the lists; each
@@ -118,7 +130,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             S.prefix_sum(d, env)
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.scatter(d, env, p)
-        _each_particle(d, S.gather_neighbours_and_density, dt, warm_scale)
+        _each_particle(d, _gather_neighbours_and_density, dt, warm_scale)
         for env, first in ti.ndrange(n_env, (n + chunk - 1) // chunk):
             overflowing, needed, active = 0, 0, 0
             for i in range(first * chunk, ti.min(first * chunk + chunk, n)):

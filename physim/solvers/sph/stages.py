@@ -2,7 +2,7 @@
 
     search       counting sort of liquid and boundary particles into cells of the support radius (cell
                  counts, a prefix sum per env, a scatter), then each liquid particle's neighbour list, its
-                 density and its DFSPH factor
+                 density and its DFSPH factor (the particles of a cell gather their candidates together)
     divergence   Jacobi iterations making the velocity field divergence-free (no compression rate)
     forces       gravity, viscosity, cohesion and XSPH velocity smoothing
     density      Jacobi iterations removing the compression the velocities would cause (constant density)
@@ -207,14 +207,14 @@ def candidate_run(d: ti.template(), env, centre, low, high, column):
 
 
 @ti.func
-def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batch, batched, liquid: ti.template(),
-               sums):
+def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batches: ti.template(), row, batched,
+               liquid: ti.template(), sums):
     """List the liquid particles (``liquid``) or the rigid boundary particles among the first ``batched`` sorted
-    slots of ``batch`` (candidates within reach of particle i at xi, i itself among them); returns ``sums``
-    with them added."""
+    slots of ``batches`` from ``row`` (candidates within reach of particle i at xi, i itself among them);
+    returns ``sums`` with them added."""
     n = d.int_params[L.N_LIQUID]
     for b in range(batched):
-        k = batch[b]
+        k = batches[row + b]
         j = d.sorted_ids[k]
         if ti.static(liquid):
             if j < n and j != i:
@@ -332,9 +332,102 @@ def lay_out_lists(d: ti.template(), env):
 
 
 @ti.func
-def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
-    """Neighbour list, density and DFSPH factor of liquid particle i (its liquid neighbours first, then the
-    rigid boundary particles, then wall images); records how many neighbours it found.
+def gather_neighbours_and_density(d: ti.template(), env, i, group: ti.template()):
+    """Neighbour lists, densities and DFSPH factors of liquid particle i and the others of its group: up to
+    ``group`` liquid particles of one cell, consecutive in cell order, listed by the first of them (the rest
+    return at once). The particles of a cell have the same nine runs of candidates, and going through them
+    once for the whole group, testing each candidate against every member, costs less than a pass per particle:
+    starting each of the nine runs, not testing its candidates, is most of a pass (two particles sharing it
+    took 1.35 passes' time, measured).
+    """
+    h = d.params[L.SUPPORT]
+    if d.active[env, i] == 0:
+        d.p_int[env, i, L.N_NEIGHBOURS] = 0
+        d.p_int[env, i, L.N_LIQUID_NEIGHBOURS] = 0
+        d.p_int[env, i, L.FOUND] = 0
+    else:
+        members = ti.Vector([i] * group, ti.i32)
+        n_members = 1
+        if ti.static(group > 1):
+            n_members = group_members(d, env, i, members, group)
+        if n_members > 0:
+            centre = liquid_cell(d, d.x[env, i])  # the members' cell
+            # The cells of a z column are consecutive in cell order, so the column's cells within a support
+            # radius of the members in z are one run of the sorted arrays: nine runs cover the candidates (the
+            # cell is at least a support radius inside the grid).
+            low, high = centre[2], centre[2]
+            # A member past n_members stands far away: nothing is in its reach.
+            positions = ti.Matrix([[1e10] * 3] * group, float)
+            for u in range(n_members):
+                xu = d.x[env, members[u]]
+                low = ti.min(low, ti.max(centre[2] - L.Z_CELLS_PER_SUPPORT, cell_coords(d, xu - vec3(0, 0, h))[2]))
+                high = ti.max(high, ti.min(centre[2] + L.Z_CELLS_PER_SUPPORT, cell_coords(d, xu + vec3(0, 0, h))[2]))
+                for a in ti.static(range(3)):
+                    positions[u, a] = xu[a]
+            batches = ti.Vector([0] * (group * L.SEARCH_BATCH), ti.i32)
+            batched = ti.Vector([0] * group, ti.i32)
+            if ti.static(group == 1):
+                gather_candidates(d, env, positions, centre, low, high, batches, batched, 1)
+            else:
+                if n_members == 1:
+                    gather_candidates(d, env, positions, centre, low, high, batches, batched, 1)
+                elif n_members == 2:
+                    gather_candidates(d, env, positions, centre, low, high, batches, batched, 2)
+                else:
+                    gather_candidates(d, env, positions, centre, low, high, batches, batched, group)
+            for u in range(n_members):
+                list_neighbours_and_density(d, env, members[u], centre, low, high, batches, u * L.SEARCH_BATCH,
+                                            batched[u])
+
+
+@ti.func
+def group_members(d: ti.template(), env, i, members: ti.template(), group: ti.template()):
+    """The liquid particles listed with active liquid particle i, into ``members`` (i first), and how many:
+    those of its group of ``group`` consecutive slots of its cell, when i is the group's first liquid
+    particle; none when it is not (that one lists i)."""
+    n = d.int_params[L.N_LIQUID]
+    cell = d.p_int[env, i, L.CELL]
+    cell_start = d.cells[env, cell, L.START]
+    slot = cell_start + d.p_int[env, i, L.RANK]
+    group_start = slot - d.p_int[env, i, L.RANK] % group
+    count = 1
+    for other in range(group_start, slot):
+        if d.sorted_ids[other] < n:
+            count = 0
+    if count == 1:
+        for other in range(slot + 1, ti.min(group_start + group, cell_start + d.cells[env, cell, L.COUNT])):
+            j = d.sorted_ids[other]
+            if j < n:
+                members[count] = j
+                count += 1
+    return count
+
+
+@ti.func
+def gather_candidates(d: ti.template(), env, positions: ti.template(), centre, low, high, batches: ti.template(),
+                      batched: ti.template(), width: ti.template()):
+    """The sorted slots of the candidates within reach of each of the first ``width`` rows of ``positions``,
+    into its batch (``batches`` from ``u * SEARCH_BATCH``), and how many into ``batched[u]``.
+
+    Gathered with no branch on the distance (each candidate's slot is written, and kept by counting it): which
+    are in reach is a coin toss to the branch predictor, whose misses cost more than the stores. A batch that
+    fills wraps round, and its particle gathers its candidates again (``gather_chunk``)."""
+    h = d.params[L.SUPPORT]
+    for column in range(9):
+        first, last = candidate_run(d, env, centre, low, high, column)
+        for k in range(first, last):
+            xk = d.sorted_x[k]
+            for u in ti.static(range(width)):
+                xu = vec3(positions[u, 0], positions[u, 1], positions[u, 2])
+                batches[u * L.SEARCH_BATCH + (batched[u] & (L.SEARCH_BATCH - 1))] = k
+                batched[u] += ti.cast((xu - xk).norm_sqr() < h * h, ti.i32)
+
+
+@ti.func
+def list_neighbours_and_density(d: ti.template(), env, i, centre, low, high, batches: ti.template(), row, batched):
+    """Neighbour list, density and DFSPH factor of active liquid particle i (its liquid neighbours first, then
+    the rigid boundary particles, then wall images) from its ``batched`` candidates in reach, gathered into
+    ``batches`` from ``row``; records how many neighbours it found.
 
     The domain walls are mirrors: every liquid particle within the support radius of a wall near i (i
     itself included) has an image across it, and across each pair and the triple of near walls at a corner.
@@ -352,90 +445,73 @@ def gather_neighbours_and_density(d: ti.template(), env, i, dt, scale):
     room = d.list_start[env, i + 1] - start
     sums = NeighbourSums(count=0, found=0, density=0.0, grad_sum=vec3(0.0), grad_sq=0.0)
     liquid_count = 0
-    if d.active[env, i] != 0:
-        xi = d.x[env, i]
-        mi = d.p_param[i, L.MASS]
-        rest = d.p_param[i, L.REST_DENSITY]
-        sums.density = mi * spline.w(0.0)
-        centre = liquid_cell(d, xi)
-        # The cells of a z column are consecutive in cell order, so the column's cells within a support
-        # radius of i in z are one run of the sorted arrays: nine runs cover the candidates (i's cell is at
-        # least a support radius inside the grid).
-        low = ti.max(centre[2] - L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi - vec3(0.0, 0.0, h))[2])
-        high = ti.min(centre[2] + L.Z_CELLS_PER_SUPPORT, cell_coords(d, xi + vec3(0.0, 0.0, h))[2])
-        # Candidates in reach are gathered first with no branch on the distance (each one's slot is written,
-        # and kept by counting it): which are in reach is a coin toss to the branch predictor, whose misses
-        # cost more than the stores. A particle with more in reach than the batch holds (a liquid pressed far
-        # past rest density, or against a dense boundary) gathers them again a batch at a time.
-        batch = ti.Vector([0] * L.SEARCH_BATCH, ti.i32)
-        batched = 0
-        for column in range(9):
-            first, last = candidate_run(d, env, centre, low, high, column)
-            for k in range(first, last):
-                batch[batched & (L.SEARCH_BATCH - 1)] = k
-                batched += ti.cast((xi - d.sorted_x[k]).norm_sqr() < h * h, ti.i32)
-        # Liquid neighbours first (the solves' loop over them has no branch), then rigid boundary particles.
-        # A full batch may have had its first slot written over since: then its candidates in reach are
-        # gathered again a batch at a time, for the same listing code (each copy of it inlined made the
-        # search kernel slower to load from the offline cache: this and the images' single copy took its
-        # load from 1.73 to 0.93 s a run, measured, with the substep's time unchanged).
-        regather = batched >= L.SEARCH_BATCH
-        for liquid in ti.static((True, False)):
-            for chunk in range((batched + L.SEARCH_BATCH - 1) // L.SEARCH_BATCH):
-                count = batched
-                if regather:
-                    count = gather_chunk(d, env, xi, centre, low, high, chunk, batch)
-                sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batch, count, liquid, sums)
-            if ti.static(liquid):
-                liquid_count = sums.count
-        sides = wall_sides(d, xi)
-        if sides.max() > 0:
-            # The images to look for: one per combination of near walls (one near a wall, three along an edge,
-            # seven in a corner), each its mirror. Worked out once per particle, so the loop over neighbours
-            # holds one copy of the listing, not one per combination (seven copies made the search kernel load
-            # from the offline cache 0.35 s slower, measured).
-            n_images = 0
-            codes = ti.Vector([0] * 7, ti.i32)
-            signs = ti.Matrix.zero(float, 7, 3)
-            offsets = ti.Matrix.zero(float, 7, 3)
-            for mask in ti.static(range(1, 8)):
-                code = 0
+    xi = d.x[env, i]
+    mi = d.p_param[i, L.MASS]
+    rest = d.p_param[i, L.REST_DENSITY]
+    sums.density = mi * spline.w(0.0)
+    # Liquid neighbours first (the solves' loop over them has no branch), then rigid boundary particles.
+    # A full batch may have had its first slot written over since (more in reach than it holds: a liquid
+    # pressed far past rest density, or against a dense boundary): then its candidates in reach are gathered
+    # again a batch at a time, for the same listing code (each copy of it inlined made the search kernel
+    # slower to load from the offline cache: this and the images' single copy took its load from 1.73 to
+    # 0.93 s a run, measured, with the substep's time unchanged).
+    regather = batched >= L.SEARCH_BATCH
+    for liquid in ti.static((True, False)):
+        for chunk in range((batched + L.SEARCH_BATCH - 1) // L.SEARCH_BATCH):
+            count = batched
+            if regather:
+                count = gather_chunk(d, env, xi, centre, low, high, chunk, batches, row)
+            sums = list_batch(d, env, i, xi, mi, rest, spline, start, room, batches, row, count, liquid, sums)
+        if ti.static(liquid):
+            liquid_count = sums.count
+    sides = wall_sides(d, xi)
+    if sides.max() > 0:
+        # The images to look for: one per combination of near walls (one near a wall, three along an edge,
+        # seven in a corner), each its mirror. Worked out once per particle, so the loop over neighbours
+        # holds one copy of the listing, not one per combination (seven copies made the search kernel load
+        # from the offline cache 0.35 s slower, measured).
+        n_images = 0
+        codes = ti.Vector([0] * 7, ti.i32)
+        signs = ti.Matrix.zero(float, 7, 3)
+        offsets = ti.Matrix.zero(float, 7, 3)
+        for mask in ti.static(range(1, 8)):
+            code = 0
+            for a in ti.static(range(3)):
+                if ti.static(mask & (1 << a)):
+                    code += sides[a] * 3**a
+                    if sides[a] == 0:
+                        code = -L.N_IMAGE_CODES  # this combination has a far wall: no image
+            if code > 0:
+                sign, offset = mirror(d, code)
+                codes[n_images] = code
                 for a in ti.static(range(3)):
-                    if ti.static(mask & (1 << a)):
-                        code += sides[a] * 3**a
-                        if sides[a] == 0:
-                            code = -L.N_IMAGE_CODES  # this combination has a far wall: no image
-                if code > 0:
-                    sign, offset = mirror(d, code)
-                    codes[n_images] = code
-                    for a in ti.static(range(3)):
-                        signs[n_images, a], offsets[n_images, a] = sign[a], offset[a]
-                    n_images += 1
-            for k in range(liquid_count + 1):
-                j = i if k == liquid_count else d.neighbours[start + k]
-                xj = d.x[env, j]
-                mj = d.p_param[j, L.MASS]
-                for image in range(n_images):
-                    xm = vec3(0.0)
-                    for a in ti.static(range(3)):
-                        xm[a] = signs[image, a] * xj[a] + offsets[image, a]
-                    rv = xi - xm
-                    if rv.norm_sqr() < h * h:
-                        sums = list_neighbour(d, env, spline, start, room, mi,
-                                              image_base + j * L.N_IMAGE_CODES + codes[image], rv, mj, True, sums)
-        d.density[env, i] = sums.density
-        denominator = sums.grad_sum.norm_sqr() + sums.grad_sq
-        d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
+                    signs[n_images, a], offsets[n_images, a] = sign[a], offset[a]
+                n_images += 1
+        for k in range(liquid_count + 1):
+            j = i if k == liquid_count else d.neighbours[start + k]
+            xj = d.x[env, j]
+            mj = d.p_param[j, L.MASS]
+            for image in range(n_images):
+                xm = vec3(0.0)
+                for a in ti.static(range(3)):
+                    xm[a] = signs[image, a] * xj[a] + offsets[image, a]
+                rv = xi - xm
+                if rv.norm_sqr() < h * h:
+                    sums = list_neighbour(d, env, spline, start, room, mi,
+                                          image_base + j * L.N_IMAGE_CODES + codes[image], rv, mj, True, sums)
+    d.density[env, i] = sums.density
+    denominator = sums.grad_sum.norm_sqr() + sums.grad_sq
+    d.p_work[env, i, L.FACTOR] = 1.0 / denominator if denominator > 1e-30 else 0.0
     d.p_int[env, i, L.N_NEIGHBOURS] = sums.count
     d.p_int[env, i, L.N_LIQUID_NEIGHBOURS] = liquid_count
     d.p_int[env, i, L.FOUND] = sums.found
 
 
 @ti.func
-def gather_chunk(d: ti.template(), env, xi, centre, low, high, chunk, batch: ti.template()):
-    """Into ``batch``, the sorted slots of the candidates in reach of xi numbered ``chunk`` * SEARCH_BATCH on in
-    the order the search gathers them (for a particle with more in reach than one batch holds); returns how
-    many."""
+def gather_chunk(d: ti.template(), env, xi, centre, low, high, chunk, batches: ti.template(), row):
+    """Into ``batches`` from ``row``, the sorted slots of the candidates in reach of xi numbered ``chunk`` *
+    SEARCH_BATCH on in the order the search gathers them (for a particle with more in reach than one batch
+    holds); returns how many."""
     h = d.params[L.SUPPORT]
     first_ordinal = chunk * L.SEARCH_BATCH
     ordinal = 0
@@ -444,7 +520,7 @@ def gather_chunk(d: ti.template(), env, xi, centre, low, high, chunk, batch: ti.
         for k in range(first, last):
             if (xi - d.sorted_x[k]).norm_sqr() < h * h:
                 if first_ordinal <= ordinal < first_ordinal + L.SEARCH_BATCH:
-                    batch[ordinal - first_ordinal] = k
+                    batches[row + ordinal - first_ordinal] = k
                 ordinal += 1
     return ti.min(ordinal - first_ordinal, L.SEARCH_BATCH)
 
