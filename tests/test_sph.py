@@ -421,9 +421,10 @@ def test_neighbour_lists_grow_to_fit_and_drop_no_pair():
 
 def test_the_search_lists_exactly_the_pairs_in_reach_however_many():
     """The search gathers a particle's candidates in reach in a batch of SEARCH_BATCH and, where more are in
-    reach, gathers them again a batch at a time. At 3.1 particle sizes of support the sampled block sums to
-    rest density in its bulk; shaken by up to a fifth of a particle size, its particles have from about 25 to
-    130 neighbours, on both sides of a batch and some exactly a full batch with themselves. Each particle lists
+    reach, gathers them again a batch at a time; the particles of a cell gather together (up to SEARCH_GROUP of
+    them). At 3.1 particle sizes of support the sampled block sums to rest density in its bulk; shaken by up to
+    a fifth of a particle size, its particles have from about 25 to 130 neighbours, on both sides of a batch and
+    some exactly a full batch with themselves. In each of two envs, shaken differently, each particle lists
     exactly the particles a brute-force search finds in reach, each once."""
     from scipy.spatial import cKDTree
 
@@ -431,29 +432,33 @@ def test_the_search_lists_exactly_the_pairs_in_reach_however_many():
     reach = support_ratio * SIZE
     block = (ps.morphs.Box(lower=(-0.12, -0.12, 0.1), upper=(0.12, 0.12, 0.34)), ps.materials.SPH.Liquid())
     scene, (water,) = sph_scene(block, substeps=1, support_ratio=support_ratio, lower=(-0.2, -0.2, 0.0),
-                                upper=(0.2, 0.2, 0.5))
+                                upper=(0.2, 0.2, 0.5), n_envs=2)
     solver = scene._particle_solvers["SPH"]
-    sampled = water.get_particles_pos()
+    sampled = water.get_particles_pos()[0]
     scene.step()  # its one substep searches at the positions it starts from
     bulk = np.all(np.abs(sampled - sampled.mean(axis=0)) < 0.12 - reach, axis=1)
     assert bulk.any()
-    np.testing.assert_allclose(solver.densities()[0, bulk], 1000.0, rtol=1e-3)
+    np.testing.assert_allclose(solver.densities()[:, bulk], 1000.0, rtol=1e-3)
 
-    shaken = sampled + np.random.default_rng(7).uniform(-0.2 * SIZE, 0.2 * SIZE, sampled.shape)
+    shaken = np.stack([sampled + np.random.default_rng(seed).uniform(-0.2 * SIZE, 0.2 * SIZE, sampled.shape)
+                       for seed in (7, 8)])
     water.set_particles_pos(shaken)
     scene.step()
     n = water.n_particles
-    counts = read(solver._work["p_int"])[0, :n, N_NEIGHBOURS]
-    first = read(solver._work["list_start"])[0, :n]
+    p_int, list_start = read(solver._work["p_int"]), read(solver._work["list_start"])
     neighbours = read(solver._work["neighbours"])
-    in_reach = [sorted(set(near) - {i}) for i, near in enumerate(cKDTree(shaken).query_ball_point(shaken, reach))]
-    sizes = np.array([len(near) for near in in_reach])
-    assert sizes.min() < SEARCH_BATCH - 1 < sizes.max()
-    assert (sizes == SEARCH_BATCH - 1).any()  # the batch full to its last slot
-    liquid_counts = read(solver._work["p_int"])[0, :n, N_LIQUID_NEIGHBOURS]
-    np.testing.assert_array_equal(liquid_counts, counts)  # no wall or rigid body within reach: all liquid
-    for i in range(n):
-        assert sorted(neighbours[first[i]:first[i] + counts[i]]) == in_reach[i], f"particle {i}"
+    for env in range(2):
+        counts = p_int[env, :n, N_NEIGHBOURS]
+        first = list_start[env, :n]
+        in_reach = [sorted(set(near) - {i})
+                    for i, near in enumerate(cKDTree(shaken[env]).query_ball_point(shaken[env], reach))]
+        sizes = np.array([len(near) for near in in_reach])
+        assert sizes.min() < SEARCH_BATCH - 1 < sizes.max()
+        assert (sizes == SEARCH_BATCH - 1).any()  # the batch full to its last slot
+        # no wall or rigid body within reach: all liquid
+        np.testing.assert_array_equal(p_int[env, :n, N_LIQUID_NEIGHBOURS], counts)
+        for i in range(n):
+            assert sorted(neighbours[first[i]:first[i] + counts[i]]) == in_reach[i], f"env {env}, particle {i}"
 
 
 @pytest.mark.parametrize("make, field", [
