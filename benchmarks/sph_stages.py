@@ -66,8 +66,7 @@ def prepared_stages(module, solver) -> dict[int, object]:
     from physim.solvers.sph import kernels as K  # noqa: N812
     from physim.utils.launch import PreparedKernel
 
-    arrays = {**{k: solver._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")}, **solver._state,
-              **solver._work, "params": solver._model["params"], "int_params": solver._model["int_params"]}
+    arrays = solver.stage_arrays()
     wanted = kernel_arguments(module)
     missing = wanted - set(arrays) - {"dt", "warm_scale", "stage"}
     if missing:

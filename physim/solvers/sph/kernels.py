@@ -51,7 +51,8 @@ def _largest_over_envs(d: ti.template(), slot: ti.template()):
 
 @ti.kernel
 def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 1), b_volume: nd(None, 1),
-                 x: nd(vec3, 2), v: nd(vec3, 2), active: nd(ti.i32, 2), density: nd(None, 2), stiffness: nd(None, 2),
+                 x_x: nd(None, 1), x_y: nd(None, 1), x_z: nd(None, 1), v_x: nd(None, 1), v_y: nd(None, 1),
+                 v_z: nd(None, 1), active: nd(ti.i32, 2), density: nd(None, 2), stiffness: nd(None, 2),
                  p_work: nd(None, 3), p_vec3: nd(vec3, 3), b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
                  cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 1), sorted_x: nd(vec3, 1), list_start: nd(ti.i32, 2),
                  neighbours: nd(ti.i32, 1), neighbour_w: nd(None, 1), neighbour_grad_x: nd(None, 1),
@@ -60,10 +61,10 @@ def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 
                  int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
     # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
     # loops stay outermost once the function is inlined, so each runs in parallel.
-    return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x, v, active, density, stiffness, p_work, p_vec3,
-                              b_vec3, p_int, cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w,
-                              neighbour_grad_x, neighbour_grad_y, neighbour_grad_z, body_impulse, stats, flag, params,
-                              int_params),
+    return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x_x, x_y, x_z, v_x, v_y, v_z, active, density,
+                              stiffness, p_work, p_vec3, b_vec3, p_int, cells, sorted_ids, sorted_x, list_start,
+                              neighbours, neighbour_w, neighbour_grad_x, neighbour_grad_y, neighbour_grad_z,
+                              body_impulse, stats, flag, params, int_params),
                   dt, warm_scale, stage)
 
 
@@ -103,18 +104,18 @@ def _each_particle(d: ti.template(), visit: ti.template(), dt, scale):
     """visit(d, env, i, dt, scale) for every particle of every env, in parallel (a pass over the lists; each
     visit takes the stage's substep length and warm-start scale, and uses what it needs)."""
     if ti.static(_particles_outermost()):
-        for i in range(d.x.shape[1]):
-            for env in range(d.x.shape[0]):
+        for i in range(d.active.shape[1]):
+            for env in range(d.active.shape[0]):
                 visit(d, env, i, dt, scale)
     else:
-        for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
+        for env, i in ti.ndrange(d.active.shape[0], d.active.shape[1]):
             visit(d, env, i, dt, scale)
 
 
 @ti.func
 def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
     result = 0.0
-    n_env, n = d.x.shape[0], d.x.shape[1]
+    n_env, n = d.active.shape[0], d.active.shape[1]
     chunk = ti.static(_reduction_chunk())
     if ti.static(stage == SEARCH):
         for env, c in ti.ndrange(n_env, d.cells.shape[1]):
@@ -180,7 +181,7 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             d.stats[env, L.MAX_SPEED] = 0.0
         for env, i in ti.ndrange(n_env, n):
             if d.active[env, i] != 0:
-                ti.atomic_max(d.stats[env, L.MAX_SPEED], d.v[env, i].norm())
+                ti.atomic_max(d.stats[env, L.MAX_SPEED], S.velocity(d, env, i).norm())
         result = _largest_over_envs(d, L.MAX_SPEED)
     return result
 
@@ -195,9 +196,9 @@ def _apply_pressure(d: ti.template(), dt):
 @ti.func
 def _add_velocity_changes(d: ti.template()):
     """v += the velocity change a pass left in p_vec3 (a pass of its own: that pass read the velocities)."""
-    for env, i in ti.ndrange(d.x.shape[0], d.x.shape[1]):
+    for env, i in ti.ndrange(d.active.shape[0], d.active.shape[1]):
         if d.active[env, i] != 0:
-            d.v[env, i] += d.p_vec3[env, i, L.DV]
+            S.set_velocity(d, env, i, S.velocity(d, env, i) + d.p_vec3[env, i, L.DV])
 
 
 @ti.kernel

@@ -41,7 +41,7 @@ from physim.solvers.particles import ParticleBodySpec, ParticleStore
 from physim.solvers.sph import boundary
 from physim.solvers.sph import kernels as K  # noqa: N812
 from physim.solvers.sph import layout as L  # noqa: N812
-from physim.utils.arrays import read, scalar_type, upload, write
+from physim.utils.arrays import component_arguments, component_arrays, read, scalar_type, upload, write
 from physim.utils.launch import PreparedKernel
 
 vec3 = ti.math.vec3
@@ -124,8 +124,9 @@ class SPHSolver(ParticleStore):
             int_params=upload(int_params, ti.i32),
         )
         old_state = getattr(self, "_state", None)
-        self._state = dict(x=ti.ndarray(vec3, (batch, max(n, 1))), v=ti.ndarray(vec3, (batch, max(n, 1))),
-                           active=ti.ndarray(ti.i32, (batch, max(n, 1))))
+        rows = (batch, max(n, 1))
+        self._state = dict(x=component_arrays(scalar, rows), v=component_arrays(scalar, rows),
+                           active=ti.ndarray(ti.i32, rows))
         self._work = dict(
             density=ti.ndarray(scalar, (batch, max(n, 1))), stiffness=ti.ndarray(scalar, (batch, max(n, 1))),
             p_work=ti.ndarray(scalar, (batch, max(n, 1), L.N_P_WORK)),
@@ -173,10 +174,14 @@ class SPHSolver(ParticleStore):
         return dict(list_start=ti.ndarray(ti.i32, (batch, n + 1)), neighbours=ti.ndarray(ti.i32, batch * capacity),
                     **lists)
 
+    def stage_arrays(self) -> dict[str, ti.Ndarray]:
+        """Every array the stage kernel takes, by its argument name."""
+        return component_arguments({**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
+                                    **self._state, **self._work, "params": self._model["params"],
+                                    "int_params": self._model["int_params"]})
+
     def _prepare_stages(self) -> None:
-        arrays = {**{k: self._model[k] for k in ("p_param", "b_local", "b_body", "b_volume")},
-                  **self._state, **self._work, "params": self._model["params"],
-                  "int_params": self._model["int_params"]}
+        arrays = self.stage_arrays()
         self._stages = {stage: PreparedKernel(K.stage_kernel, optimize=True, **arrays, stage=stage)
                         for stage in range(K.N_STAGES)}
 

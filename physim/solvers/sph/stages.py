@@ -125,6 +125,32 @@ def reflect(d: ti.template(), xp, vp, code):
 
 
 @ti.func
+def position(d: ti.template(), env, i):
+    """Particle i's position, m (flat arrays of components: see ``layout``)."""
+    row = env * d.active.shape[1] + i
+    return vec3(d.x_x[row], d.x_y[row], d.x_z[row])
+
+
+@ti.func
+def velocity(d: ti.template(), env, i):
+    """Particle i's velocity, m/s."""
+    row = env * d.active.shape[1] + i
+    return vec3(d.v_x[row], d.v_y[row], d.v_z[row])
+
+
+@ti.func
+def set_position(d: ti.template(), env, i, value):
+    row = env * d.active.shape[1] + i
+    d.x_x[row], d.x_y[row], d.x_z[row] = value[0], value[1], value[2]
+
+
+@ti.func
+def set_velocity(d: ti.template(), env, i, value):
+    row = env * d.active.shape[1] + i
+    d.v_x[row], d.v_y[row], d.v_z[row] = value[0], value[1], value[2]
+
+
+@ti.func
 def neighbour_velocity(d: ti.template(), env, code):
     """The velocity of neighbour entry ``code`` when it is a liquid particle or its image (the solves' inner
     loop: no position is read)."""
@@ -132,11 +158,11 @@ def neighbour_velocity(d: ti.template(), env, code):
     j = code
     vj = vec3(0.0)
     if code < n:
-        vj = d.v[env, j]
+        vj = velocity(d, env, j)
     else:
         offset = code - n - d.int_params[L.N_BOUNDARY]
         j = offset // L.N_IMAGE_CODES
-        _, vj = reflect(d, vec3(0.0), d.v[env, j], offset % L.N_IMAGE_CODES)
+        _, vj = reflect(d, vec3(0.0), velocity(d, env, j), offset % L.N_IMAGE_CODES)
     return vj
 
 
@@ -148,11 +174,11 @@ def neighbour_motion(d: ti.template(), env, code):
     j = code
     xj, vj = vec3(0.0), vec3(0.0)
     if code < n:  # most neighbours: no reflection to work out (its integer divisions cost more than the rest)
-        xj, vj = d.x[env, j], d.v[env, j]
+        xj, vj = position(d, env, j), velocity(d, env, j)
     else:
         offset = code - n - d.int_params[L.N_BOUNDARY]
         j = offset // L.N_IMAGE_CODES
-        xj, vj = reflect(d, d.x[env, j], d.v[env, j], offset % L.N_IMAGE_CODES)
+        xj, vj = reflect(d, position(d, env, j), velocity(d, env, j), offset % L.N_IMAGE_CODES)
     return j, xj, vj
 
 
@@ -277,7 +303,7 @@ def bin_particle(d: ti.template(), env, p):
     counted = False
     if p < n:
         counted = d.active[env, p] != 0
-        xp = d.x[env, p]
+        xp = position(d, env, p)
     else:
         xp = d.b_vec3[env, p - n, L.B_POS]
         counted = in_domain(d, xp)
@@ -308,7 +334,7 @@ def scatter(d: ti.template(), env, p):
         slot = d.cells[env, cell, L.START] + d.p_int[env, p, L.RANK]
         d.sorted_ids[slot] = p
         n = d.int_params[L.N_LIQUID]
-        d.sorted_x[slot] = d.x[env, p] if p < n else d.b_vec3[env, p - n, L.B_POS]
+        d.sorted_x[slot] = position(d, env, p) if p < n else d.b_vec3[env, p - n, L.B_POS]
 
 
 @ti.func
@@ -322,13 +348,13 @@ def lay_out_lists(d: ti.template(), env):
     """Place the env's neighbour lists one after another, each with the room its particle's last search
     needed (serial: one env per thread, like ``prefix_sum``). Lists past the arrays' end get no room: their
     particles overflow and the host enlarges the arrays."""
-    capacity = d.neighbours.shape[0] // d.x.shape[0]
+    capacity = d.neighbours.shape[0] // d.active.shape[0]
     first = env * capacity  # the env's run of the one-dimensional lists
     total = 0
-    for i in range(d.x.shape[1]):
+    for i in range(d.active.shape[1]):
         d.list_start[env, i] = first + ti.min(total, capacity)
         total += list_room(d.p_int[env, i, L.FOUND])
-    d.list_start[env, d.x.shape[1]] = first + ti.min(total, capacity)
+    d.list_start[env, d.active.shape[1]] = first + ti.min(total, capacity)
 
 
 @ti.func
@@ -351,7 +377,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i, group: ti.template()
         if ti.static(group > 1):
             n_members = group_members(d, env, i, members, group)
         if n_members > 0:
-            centre = liquid_cell(d, d.x[env, i])  # the members' cell
+            centre = liquid_cell(d, position(d, env, i))  # the members' cell
             # The cells of a z column are consecutive in cell order, so the column's cells within a support
             # radius of the members in z are one run of the sorted arrays: nine runs cover the candidates (the
             # cell is at least a support radius inside the grid).
@@ -359,7 +385,7 @@ def gather_neighbours_and_density(d: ti.template(), env, i, group: ti.template()
             # A member past n_members stands far away: nothing is in its reach.
             positions = ti.Matrix([[1e10] * 3] * group, float)
             for u in range(n_members):
-                xu = d.x[env, members[u]]
+                xu = position(d, env, members[u])
                 low = ti.min(low, ti.max(centre[2] - L.Z_CELLS_PER_SUPPORT, cell_coords(d, xu - vec3(0, 0, h))[2]))
                 high = ti.max(high, ti.min(centre[2] + L.Z_CELLS_PER_SUPPORT, cell_coords(d, xu + vec3(0, 0, h))[2]))
                 for a in ti.static(range(3)):
@@ -445,7 +471,7 @@ def list_neighbours_and_density(d: ti.template(), env, i, centre, low, high, bat
     room = d.list_start[env, i + 1] - start
     sums = NeighbourSums(count=0, found=0, density=0.0, grad_sum=vec3(0.0), grad_sq=0.0)
     liquid_count = 0
-    xi = d.x[env, i]
+    xi = position(d, env, i)
     mi = d.p_param[i, L.MASS]
     rest = d.p_param[i, L.REST_DENSITY]
     sums.density = mi * spline.w(0.0)
@@ -489,7 +515,7 @@ def list_neighbours_and_density(d: ti.template(), env, i, centre, low, high, bat
                 n_images += 1
         for k in range(liquid_count + 1):
             j = i if k == liquid_count else d.neighbours[start + k]
-            xj = d.x[env, j]
+            xj = position(d, env, j)
             mj = d.p_param[j, L.MASS]
             for image in range(n_images):
                 xm = vec3(0.0)
@@ -532,12 +558,12 @@ def compression_rate(d: ti.template(), env, i):
     their particles)."""
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
-    vi = d.v[env, i]
+    vi = velocity(d, env, i)
     rate = 0.0
     start = d.list_start[env, i]
     liquid_end = start + d.p_int[env, i, L.N_LIQUID_NEIGHBOURS]
     for k in range(start, liquid_end):
-        rate += (vi - d.v[env, d.neighbours[k]]).dot(neighbour_gradient(d, k))
+        rate += (vi - velocity(d, env, d.neighbours[k])).dot(neighbour_gradient(d, k))
     for k in range(liquid_end, start + d.p_int[env, i, L.N_NEIGHBOURS]):
         code = d.neighbours[k]
         vj = vec3(0.0)
@@ -657,7 +683,7 @@ def pressure_velocity_change(d: ti.template(), env, i, dt):
 @ti.func
 def apply_pressure(d: ti.template(), env, i, dt, scale):
     if d.active[env, i] != 0:
-        d.v[env, i] += pressure_velocity_change(d, env, i, dt)
+        set_velocity(d, env, i, velocity(d, env, i) + pressure_velocity_change(d, env, i, dt))
 
 
 # ---------------------------------------------------------------------- forces and motion
@@ -677,12 +703,12 @@ def non_pressure_velocity_change(d: ti.template(), env, i, dt):
     acc = vec3(d.params[L.GRAVITY_X], d.params[L.GRAVITY_Y], d.params[L.GRAVITY_Z])
     smoothing = vec3(0.0)
     if d.active[env, i] != 0:
-        xi, vi = d.x[env, i], d.v[env, i]
+        xi, vi = position(d, env, i), velocity(d, env, i)
         start = d.list_start[env, i]
         liquid_end = start + d.p_int[env, i, L.N_LIQUID_NEIGHBOURS]
         for k in range(start, liquid_end):
             j = d.neighbours[k]
-            pair_acc, pair_smoothing = viscous_pair(d, env, i, k, j, xi, vi, d.x[env, j], d.v[env, j])
+            pair_acc, pair_smoothing = viscous_pair(d, env, i, k, j, xi, vi, position(d, env, j), velocity(d, env, j))
             acc += pair_acc
             smoothing += pair_smoothing
         for k in range(liquid_end, start + d.p_int[env, i, L.N_NEIGHBOURS]):
@@ -721,7 +747,7 @@ def cohesion_acceleration(d: ti.template(), env, i):
     n = d.int_params[L.N_LIQUID]
     nb = d.int_params[L.N_BOUNDARY]
     h = d.params[L.SUPPORT]
-    xi = d.x[env, i]
+    xi = position(d, env, i)
     cohesion_i = d.p_param[i, L.COHESION]
     rest_i = d.p_param[i, L.REST_DENSITY]
     rho_i = d.density[env, i]
@@ -770,8 +796,8 @@ def advect(d: ti.template(), env, i, dt):
     particle size (where liquid sampled against a wall has its first layer) is too far: liquid caught under
     a rigid box settling on the floor was then pressed into the box's boundary layer, and burst out."""
     if d.active[env, i] != 0:
-        vi = d.v[env, i]
-        xi = d.x[env, i] + dt * vi
+        vi = velocity(d, env, i)
+        xi = position(d, env, i) + dt * vi
         for a in ti.static(range(3)):
             wall_lo, wall_hi = d.params[L.LOWER_X + a], d.params[L.UPPER_X + a]
             margin = ti.min(L.WALL_GAP * d.params[L.PARTICLE_SIZE], 0.5 * (wall_hi - wall_lo))
@@ -782,11 +808,11 @@ def advect(d: ti.template(), env, i, dt):
             elif xi[a] > hi:
                 xi[a] = hi
                 vi[a] = ti.min(vi[a], 0.0)
-        d.x[env, i] = xi
-        d.v[env, i] = vi
+        set_position(d, env, i, xi)
+        set_velocity(d, env, i, vi)
 
 
 @ti.func
 def healthy(d: ti.template(), env, i):
-    size = d.x[env, i].norm_sqr() + d.v[env, i].norm_sqr()
+    size = position(d, env, i).norm_sqr() + velocity(d, env, i).norm_sqr()
     return is_finite(size) and size < 1e30
