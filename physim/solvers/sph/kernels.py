@@ -54,15 +54,15 @@ def stage_kernel(p_param: nd(None, 2), b_local: nd(vec3, 1), b_body: nd(ti.i32, 
                  x_x: nd(None, 1), x_y: nd(None, 1), x_z: nd(None, 1), v_x: nd(None, 1), v_y: nd(None, 1),
                  v_z: nd(None, 1), active: nd(ti.i32, 2), density: nd(None, 2), stiffness: nd(None, 2),
                  p_work: nd(None, 3), p_vec3: nd(vec3, 3), b_vec3: nd(vec3, 3), p_int: nd(ti.i32, 3),
-                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 1), sorted_x: nd(vec3, 1), list_start: nd(ti.i32, 2),
-                 neighbours: nd(ti.i32, 1), neighbour_w: nd(None, 1), neighbour_grad_x: nd(None, 1),
-                 neighbour_grad_y: nd(None, 1), neighbour_grad_z: nd(None, 1),
+                 cells: nd(ti.i32, 3), sorted_ids: nd(ti.i32, 1), sorted_points: nd(vec4, 1),
+                 list_start: nd(ti.i32, 2), neighbours: nd(ti.i32, 1), neighbour_w: nd(None, 1),
+                 neighbour_grad_x: nd(None, 1), neighbour_grad_y: nd(None, 1), neighbour_grad_z: nd(None, 1),
                  body_impulse: nd(vec3, 3), stats: nd(None, 2), flag: nd(ti.i32, 1), params: nd(None, 1),
                  int_params: nd(ti.i32, 1), dt: float, warm_scale: float, stage: ti.template()) -> float:
     # The array bundle is a compile-time Python object: it must go straight into a ti.func call. The stage's
     # loops stay outermost once the function is inlined, so each runs in parallel.
     return _stage(L.SPHArrays(p_param, b_local, b_body, b_volume, x_x, x_y, x_z, v_x, v_y, v_z, active, density,
-                              stiffness, p_work, p_vec3, b_vec3, p_int, cells, sorted_ids, sorted_x, list_start,
+                              stiffness, p_work, p_vec3, b_vec3, p_int, cells, sorted_ids, sorted_points, list_start,
                               neighbours, neighbour_w, neighbour_grad_x, neighbour_grad_y, neighbour_grad_z,
                               body_impulse, stats, flag, params, int_params),
                   dt, warm_scale, stage)
@@ -118,8 +118,6 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
     n_env, n = d.active.shape[0], d.active.shape[1]
     chunk = ti.static(_reduction_chunk())
     if ti.static(stage == SEARCH):
-        for env, c in ti.ndrange(n_env, d.cells.shape[1]):
-            d.cells[env, c, L.COUNT] = 0
         for env in range(n_env):
             d.stats[env, L.N_ACTIVE] = 0.0
             d.stats[env, L.OVERFLOWING] = 0.0
@@ -127,8 +125,14 @@ def _stage(d: ti.template(), dt, warm_scale, stage: ti.template()):
             S.lay_out_lists(d, env)
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.bin_particle(d, env, p)
+        # The cells' starts: a scan of the cell counts, parallel over z columns but for the columns' own scan.
+        n_columns = d.int_params[L.GRID_X] * d.int_params[L.GRID_Y]
+        for env, column in ti.ndrange(n_env, n_columns):
+            S.column_count(d, env, column)
         for env in range(n_env):
-            S.prefix_sum(d, env)
+            S.column_starts(d, env)
+        for env, column in ti.ndrange(n_env, n_columns):
+            S.cell_starts(d, env, column)
         for env, p in ti.ndrange(n_env, d.p_int.shape[1]):
             S.scatter(d, env, p)
         _each_particle(d, _gather_neighbours_and_density, dt, warm_scale)

@@ -19,9 +19,12 @@ nr rigid bodies, C neighbour-search cells, E the neighbour lists' entries per en
                      error; p_vec3 (B, n, N_P_VEC3): velocity change of the non-pressure forces and warm start
     boundary work    b_vec3 (B, nb, N_B_VEC3): world position, velocity, arm from its body's centre of mass
     search work      p_int (B, n + nb, N_P_INT): cell, rank in cell, neighbour count, neighbours found, liquid
-                     neighbour count; cells (B, C, 2) i32: count and start; sorted_ids (B (n + nb)) i32 and
-                     sorted_x (B (n + nb)) vec3: particles in cell order, each env's after the last's (cells'
-                     starts count from the first env's, so the search's loops index them by their counter)
+                     neighbour count; cells (B, C + 1, 2) i32: count (zero between searches) and start (a cell's
+                     run ends where the next one's starts; the spare cell's start is the env's end);
+                     sorted_ids (B (n + nb)) i32 and sorted_points (B (n + nb)) vec4: particles in cell order
+                     (position, m, and weight: a liquid particle's mass, kg, a boundary particle's volume, m^3),
+                     each env's after the last's (cells' starts count from the first env's, so the search's loops
+                     index them by their counter)
     neighbour lists  one-dimensional, all envs' packed one after another (E entries an env): particle i of env
                      b has entries list_start[b, i] to list_start[b, i + 1] (its first N_NEIGHBOURS used), its
                      N_LIQUID_NEIGHBOURS liquid neighbours first, then rigid boundary particles and wall images.
@@ -119,7 +122,7 @@ class SPHArrays:
     """
 
     def __init__(self, p_param, b_local, b_body, b_volume, x_x, x_y, x_z, v_x, v_y, v_z, active, density, stiffness,
-                 p_work, p_vec3, b_vec3, p_int, cells, sorted_ids, sorted_x, list_start, neighbours, neighbour_w,
+                 p_work, p_vec3, b_vec3, p_int, cells, sorted_ids, sorted_points, list_start, neighbours, neighbour_w,
                  neighbour_grad_x, neighbour_grad_y, neighbour_grad_z, body_impulse, stats, flag, params, int_params):
         self.p_param = p_param
         self.b_local = b_local
@@ -136,7 +139,7 @@ class SPHArrays:
         self.p_int = p_int
         self.cells = cells
         self.sorted_ids = sorted_ids
-        self.sorted_x = sorted_x
+        self.sorted_points = sorted_points
         self.list_start = list_start
         self.neighbours = neighbours
         self.neighbour_w = neighbour_w

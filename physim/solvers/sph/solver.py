@@ -133,8 +133,8 @@ class SPHSolver(ParticleStore):
             p_vec3=ti.ndarray(vec3, (batch, max(n, 1), L.N_P_VEC3)),
             b_vec3=ti.ndarray(vec3, (batch, nb_alloc, L.N_B_VEC3)),
             p_int=ti.ndarray(ti.i32, (batch, max(n, 1) + nb, L.N_P_INT)),
-            cells=ti.ndarray(ti.i32, (batch, n_cells, 2)), sorted_ids=ti.ndarray(ti.i32, batch * (max(n, 1) + nb)),
-            sorted_x=ti.ndarray(vec3, batch * (max(n, 1) + nb)),
+            cells=ti.ndarray(ti.i32, (batch, n_cells + 1, 2)), sorted_ids=ti.ndarray(ti.i32, batch * (max(n, 1) + nb)),
+            sorted_points=ti.ndarray(ti.math.vec4, batch * (max(n, 1) + nb)),
             **self._neighbour_lists(),
             body_impulse=ti.ndarray(vec3, (batch, n_rigid, 2)), stats=ti.ndarray(scalar, (batch, L.N_STATS)),
             flag=ti.ndarray(ti.i32, (1,)))
@@ -142,6 +142,7 @@ class SPHSolver(ParticleStore):
         # The first search lays each list out with SPHOptions.max_neighbours entries.
         p_int[:, :, L.FOUND] = max(self.options.max_neighbours - L.LIST_SLACK, 0)
         write(self._work["p_int"], p_int)
+        write(self._work["cells"], 0)  # each search leaves the counts at zero for the next (stages.cell_starts)
         write(self._work["density"], 0.0)
         write(self._work["b_vec3"], 0.0)
         write(self._work["body_impulse"], 0.0)

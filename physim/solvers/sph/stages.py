@@ -37,7 +37,7 @@ import taichi as ti
 from physim.solvers.sph import layout as L  # noqa: N812
 from physim.utils.tmath import is_finite
 
-vec3 = ti.math.vec3
+vec3, vec4 = ti.math.vec3, ti.math.vec4
 
 
 # ---------------------------------------------------------------------- kernels
@@ -228,8 +228,7 @@ def candidate_run(d: ti.template(), env, centre, low, high, column):
     """The slots (first, last) of the sorted arrays holding cells ``low`` to ``high`` of the z column
     ``column`` (0 to 8) of the nine around cell ``centre``."""
     bottom = cell_index(d, ti.Vector([centre[0] + column // 3 - 1, centre[1] + column % 3 - 1, low]))
-    top = bottom + high - low
-    return d.cells[env, bottom, L.START], d.cells[env, top, L.START] + d.cells[env, top, L.COUNT]
+    return d.cells[env, bottom, L.START], d.cells[env, bottom + high - low + 1, L.START]
 
 
 @ti.func
@@ -242,13 +241,12 @@ def list_batch(d: ti.template(), env, i, xi, mi, rest, spline, start, room, batc
     for b in range(batched):
         k = batches[row + b]
         j = d.sorted_ids[k]
+        point = d.sorted_points[k]
         if ti.static(liquid):
             if j < n and j != i:
-                sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[k], d.p_param[j, L.MASS],
-                                      True, sums)
+                sums = list_neighbour(d, env, spline, start, room, mi, j, xi - point.xyz, point.w, True, sums)
         elif j >= n:
-            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - d.sorted_x[k],
-                                  rest * d.b_volume[j - n], False, sums)
+            sums = list_neighbour(d, env, spline, start, room, mi, j, xi - point.xyz, rest * point.w, False, sums)
     return sums
 
 
@@ -316,25 +314,59 @@ def bin_particle(d: ti.template(), env, p):
 
 
 @ti.func
-def prefix_sum(d: ti.template(), env):
-    """Exclusive prefix sum of the cell counts of one env (serial: one env per thread), from the env's first slot
-    of the sorted arrays."""
-    total = env * d.p_int.shape[1]
-    for c in range(d.cells.shape[1]):
-        d.cells[env, c, L.START] = total
+def column_count(d: ti.template(), env, column):
+    """Count the particles of z column ``column`` (its cells are consecutive in cell order) into the START slot
+    of its first cell, for ``column_starts``."""
+    height = d.int_params[L.GRID_Z]
+    total = 0
+    for c in range(column * height, column * height + height):
         total += d.cells[env, c, L.COUNT]
+    d.cells[env, column * height, L.START] = total
+
+
+@ti.func
+def column_starts(d: ti.template(), env):
+    """Exclusive prefix sum of the env's column counts (serial: one env per thread, a column at a time, so the
+    serial part of the scan is a z column's cells shorter than a scan of the cells), from the env's first slot
+    of the sorted arrays; the cell past the last (``cells`` has one spare) starts where the env's run ends."""
+    height = d.int_params[L.GRID_Z]
+    n_columns = d.int_params[L.GRID_X] * d.int_params[L.GRID_Y]
+    total = env * d.p_int.shape[1]
+    for column in range(n_columns):
+        count = d.cells[env, column * height, L.START]
+        d.cells[env, column * height, L.START] = total
+        total += count
+    d.cells[env, n_columns * height, L.START] = total
+
+
+@ti.func
+def cell_starts(d: ti.template(), env, column):
+    """The starts of z column ``column``'s cells from the column's start. A cell's run ends where the next
+    cell's starts, so the counts are not read again: each goes back to zero for the next search's binning
+    (which saves a pass clearing every cell)."""
+    height = d.int_params[L.GRID_Z]
+    start = d.cells[env, column * height, L.START]
+    for c in range(column * height, column * height + height):
+        count = d.cells[env, c, L.COUNT]
+        d.cells[env, c, L.START] = start
+        d.cells[env, c, L.COUNT] = 0
+        start += count
 
 
 @ti.func
 def scatter(d: ti.template(), env, p):
-    """Write particle p's index and position at its place in cell order, so the neighbour search reads
-    each cell's positions from one contiguous run of memory."""
+    """Write particle p's index, position and weight at its place in cell order, so the neighbour search
+    reads each cell's from one contiguous run of memory (the weights too: read by particle index, the
+    listing's loads of its neighbours' masses missed the cache, measured)."""
     cell = d.p_int[env, p, L.CELL]
     if cell != L.OUTSIDE:
         slot = d.cells[env, cell, L.START] + d.p_int[env, p, L.RANK]
         d.sorted_ids[slot] = p
         n = d.int_params[L.N_LIQUID]
-        d.sorted_x[slot] = position(d, env, p) if p < n else d.b_vec3[env, p - n, L.B_POS]
+        if p < n:
+            d.sorted_points[slot] = vec4(position(d, env, p), d.p_param[p, L.MASS])
+        else:
+            d.sorted_points[slot] = vec4(d.b_vec3[env, p - n, L.B_POS], d.b_volume[p - n])
 
 
 @ti.func
@@ -421,7 +453,7 @@ def group_members(d: ti.template(), env, i, members: ti.template(), group: ti.te
         if d.sorted_ids[other] < n:
             count = 0
     if count == 1:
-        for other in range(slot + 1, ti.min(group_start + group, cell_start + d.cells[env, cell, L.COUNT])):
+        for other in range(slot + 1, ti.min(group_start + group, d.cells[env, cell + 1, L.START])):
             j = d.sorted_ids[other]
             if j < n:
                 members[count] = j
@@ -442,7 +474,7 @@ def gather_candidates(d: ti.template(), env, positions: ti.template(), centre, l
     for column in range(9):
         first, last = candidate_run(d, env, centre, low, high, column)
         for k in range(first, last):
-            xk = d.sorted_x[k]
+            xk = d.sorted_points[k].xyz
             for u in ti.static(range(width)):
                 xu = vec3(positions[u, 0], positions[u, 1], positions[u, 2])
                 batches[u * L.SEARCH_BATCH + (batched[u] & (L.SEARCH_BATCH - 1))] = k
@@ -544,7 +576,7 @@ def gather_chunk(d: ti.template(), env, xi, centre, low, high, chunk, batches: t
     for column in range(9):
         first, last = candidate_run(d, env, centre, low, high, column)
         for k in range(first, last):
-            if (xi - d.sorted_x[k]).norm_sqr() < h * h:
+            if (xi - d.sorted_points[k].xyz).norm_sqr() < h * h:
                 if first_ordinal <= ordinal < first_ordinal + L.SEARCH_BATCH:
                     batches[row + ordinal - first_ordinal] = k
                 ordinal += 1
