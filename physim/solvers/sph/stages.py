@@ -515,7 +515,10 @@ def list_neighbours_and_density(d: ti.template(), env, i, centre, low, high, bat
     # 0.93 s a run, measured, with the substep's time unchanged).
     regather = batched >= L.SEARCH_BATCH
     for liquid in ti.static((True, False)):
-        for chunk in range((batched + L.SEARCH_BATCH - 1) // L.SEARCH_BATCH):
+        chunks = (batched + L.SEARCH_BATCH - 1) // L.SEARCH_BATCH
+        if ti.static(not liquid) and d.int_params[L.N_BOUNDARY] == 0:
+            chunks = 0  # no rigid boundary in the scene: no pass over the candidates looking for one
+        for chunk in range(chunks):
             count = batched
             if regather:
                 count = gather_chunk(d, env, xi, centre, low, high, chunk, batches, row)
