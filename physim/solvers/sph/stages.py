@@ -356,8 +356,8 @@ def cell_starts(d: ti.template(), env, column):
 @ti.func
 def scatter(d: ti.template(), env, p):
     """Write particle p's index, position and weight at its place in cell order, so the neighbour search
-    reads each cell's from one contiguous run of memory (the weights too: read by particle index, the
-    listing's loads of its neighbours' masses missed the cache, measured)."""
+    reads each cell's from one contiguous run of memory (the weights too: read by particle index, each
+    neighbour's mass was a load from a 1 MB parameter array, outside the cache lines the search holds)."""
     cell = d.p_int[env, p, L.CELL]
     if cell != L.OUTSIDE:
         slot = d.cells[env, cell, L.START] + d.p_int[env, p, L.RANK]
